@@ -57,7 +57,7 @@ pub fn value_to_canonical<T: serde::Serialize>(value: &T) -> Result<CanonicalJso
     ruma::canonical_json::to_canonical_value(value).map_err(|error| match error {
         E::IntegerOutOfRange => CoreError::IntegerOutOfRange,
         E::InvalidObjectKeyType(_) => CoreError::NonStringKey,
-        E::InvalidType(ty) if ty.contains("f32") || ty.contains("f64") => CoreError::Float,
+        E::InvalidType(ty) if matches!(ty.as_str(), "float" | "f32" | "f64") => CoreError::Float,
         other => CoreError::InvalidJson(other.to_string()),
     })
 }
