@@ -1,1 +1,167 @@
-fn main(){}
+//! `cargo xtask`: the project's commands, so that a fresh Debian machine with Rust and Node needs
+//! nothing else. Every step that needs a tool installs it first, idempotently, from the ordinary
+//! package registries (never a downloaded browser or prebuilt binary).
+
+mod tools;
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use tools::Tools;
+
+/// Crates whose tests also run as wasm in headless Chromium.
+const WASM_TEST_CRATES: &[&str] = &["hearth-core"];
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  dev            build and serve the app (not built yet: see the README)
+  test           everything: formatting, clippy (native and wasm32), native tests,
+                 wasm tests in headless Chromium
+  ci             what .ci/run runs: the same as test
+  bench          benchmarks, native and wasm in Chromium; prints one JSON object
+  fuzz [SECS]    fuzz PDU parsing and verification for SECS seconds (default 60)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => dev(),
+        Some("test" | "ci") => test(),
+        Some("bench") => bench(),
+        Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn dev() -> Result<(), String> {
+    println!(
+        "Hearth's app is not built yet: the homeserver runs as a library (hearth-core) only.\n\
+         The browser host and the page that `cargo xtask dev` will serve come with the next\n\
+         milestones (see ARCHITECTURE.md). `cargo xtask test` runs everything that exists."
+    );
+    Ok(())
+}
+
+fn test() -> Result<(), String> {
+    let tools = Tools::ensure(&root())?;
+    step("formatting", cargo(&["fmt", "--all", "--", "--check"]))?;
+    step(
+        "clippy (native)",
+        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    let mut wasm_clippy = vec!["clippy", "--target", "wasm32-unknown-unknown", "--all-targets"];
+    for krate in WASM_TEST_CRATES {
+        wasm_clippy.extend(["-p", krate]);
+    }
+    wasm_clippy.extend(["--", "-D", "warnings"]);
+    step("clippy (wasm32)", cargo(&wasm_clippy))?;
+    step("native tests", cargo(&["test", "--workspace", "--all-targets"]))?;
+    step("doc tests", cargo(&["test", "--workspace", "--doc"]))?;
+    for krate in WASM_TEST_CRATES {
+        step(
+            &format!("wasm tests of {krate} in headless Chromium"),
+            tools.wasm_test(&["test", "--target", "wasm32-unknown-unknown", "-p", krate]),
+        )?;
+    }
+    println!("\nxtask: all checks passed");
+    Ok(())
+}
+
+fn bench() -> Result<(), String> {
+    let tools = Tools::ensure(&root())?;
+    let native = capture(cargo(&["bench", "--quiet", "-p", "hearth-core", "--bench", "core"]))?;
+    let native: serde_json::Value = parse_report(&native, "")?;
+
+    let wasm = capture(tools.wasm_test(&[
+        "test",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "hearth-core",
+        "--test",
+        "bench_wasm",
+        "--",
+        "--include-ignored",
+        "--nocapture",
+    ]))?;
+    let wasm = parse_report(&wasm, "HEARTH_BENCH ")?;
+
+    let mut report = serde_json::Map::new();
+    if let serde_json::Value::Object(fields) = native {
+        report.extend(fields);
+    }
+    if let serde_json::Value::Object(fields) = wasm {
+        report.extend(fields.into_iter().map(|(key, value)| (format!("wasm_{key}"), value)));
+    }
+    println!("{}", serde_json::Value::Object(report));
+    Ok(())
+}
+
+/// The first line of `output` that starts with `marker` and holds a JSON object.
+fn parse_report(output: &str, marker: &str) -> Result<serde_json::Value, String> {
+    output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix(marker))
+        .find_map(|rest| serde_json::from_str(rest.trim()).ok())
+        .ok_or_else(|| format!("no benchmark report in the output:\n{output}"))
+}
+
+fn fuzz(seconds: Option<&str>) -> Result<(), String> {
+    let seconds: u32 = seconds.unwrap_or("60").parse().map_err(|_| "fuzz takes seconds")?;
+    let tools = Tools::ensure_fuzz()?;
+    let mut command = Command::new(tools);
+    command
+        .current_dir(root().join("fuzz"))
+        // cargo-fuzz needs nightly-only flags; the stable toolchain accepts them this way.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["fuzz", "run", "pdu", "corpus/pdu", "seeds/pdu", "--"])
+        .arg(format!("-max_total_time={seconds}"));
+    step("fuzzing PDU parsing and verification", command)
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root()).args(args);
+    command
+}
+
+/// Runs a step, streaming its output, and fails with its name.
+fn step(name: &str, mut command: Command) -> Result<(), String> {
+    println!("\n== {name}");
+    let status = command.status().map_err(|error| format!("{name}: cannot start: {error}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{name} failed ({status})")) }
+}
+
+/// Runs a command and returns its standard output; its standard error passes through.
+fn capture(mut command: Command) -> Result<String, String> {
+    let output = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|error| format!("cannot start {command:?}: {error}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("{command:?} failed ({}):\n{stdout}", output.status))
+    }
+}

@@ -4,8 +4,8 @@
 //! versions 10, 11 and 12.
 
 use ruma::{
-    CanonicalJsonObject, CanonicalJsonValue, MilliSecondsSinceUnixEpoch, OwnedEventId,
-    OwnedRoomId, OwnedUserId, UInt,
+    CanonicalJsonObject, CanonicalJsonValue, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId,
+    OwnedUserId, UInt,
     events::{StateEventType, TimelineEventType},
 };
 use serde_json::value::RawValue;
@@ -127,7 +127,8 @@ impl PduBuilder {
             object.insert("state_key".into(), CanonicalJsonValue::String(state_key));
         }
         object.insert("content".into(), CanonicalJsonValue::Object(content));
-        object.insert("prev_events".into(), id_array(self.prev_events.iter().take(MAX_PREV_EVENTS)));
+        object
+            .insert("prev_events".into(), id_array(self.prev_events.iter().take(MAX_PREV_EVENTS)));
         object.insert("auth_events".into(), id_array(self.auth_events.iter()));
         object.insert("depth".into(), CanonicalJsonValue::Integer(depth.into()));
         object.insert(

@@ -10,8 +10,7 @@ use std::fmt;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use ruma::{
-    AnyKeyName, OwnedServerName, OwnedSigningKeyId, ServerName,
-    SigningKeyAlgorithm,
+    AnyKeyName, OwnedServerName, OwnedSigningKeyId, ServerName, SigningKeyAlgorithm,
     serde::{Base64, base64::Standard},
     signatures::{KeyPair, Signature},
 };
@@ -135,10 +134,8 @@ impl fmt::Debug for ServerIdentity {
 /// The server name a public key certifies.
 pub fn server_name_for_key(public_key: &[u8; KEY_BYTES]) -> Result<OwnedServerName, CoreError> {
     let hex: String = public_key.iter().map(|byte| format!("{byte:02x}")).collect();
-    ServerName::parse(&hex).map_err(|_| CoreError::InvalidServerKey {
-        name: hex,
-        reason: "not a valid server name",
-    })
+    ServerName::parse(&hex)
+        .map_err(|_| CoreError::InvalidServerKey { name: hex, reason: "not a valid server name" })
 }
 
 /// Reads the ed25519 verify key off a Hearth server name.

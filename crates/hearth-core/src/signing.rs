@@ -31,7 +31,8 @@ pub fn sign_json(
     key: &Ed25519Key,
     object: &mut CanonicalJsonObject,
 ) -> Result<(), CoreError> {
-    signatures::sign_json(entity, key, object).map_err(|error| CoreError::Signing(error.to_string()))
+    signatures::sign_json(entity, key, object)
+        .map_err(|error| CoreError::Signing(error.to_string()))
 }
 
 /// Verifies a signed JSON object with explicit keys, for test vectors and keys that are not a
@@ -40,7 +41,8 @@ pub fn verify_json_with_keys(
     keys: &PublicKeyMap,
     object: &CanonicalJsonObject,
 ) -> Result<(), CoreError> {
-    signatures::verify_json(keys, object).map_err(|error| CoreError::BadSignature(error.to_string()))
+    signatures::verify_json(keys, object)
+        .map_err(|error| CoreError::BadSignature(error.to_string()))
 }
 
 /// Verifies that a JSON object carries a valid signature of the Hearth server `server`.
@@ -92,7 +94,10 @@ pub fn content_hash(event: &CanonicalJsonObject) -> Result<String, CoreError> {
 
 /// The [event ID](https://spec.matrix.org/v1.16/rooms/v4/#event-ids): `$` and the URL-safe
 /// reference hash.
-pub fn event_id(event: &CanonicalJsonObject, version: RoomVersion) -> Result<OwnedEventId, CoreError> {
+pub fn event_id(
+    event: &CanonicalJsonObject,
+    version: RoomVersion,
+) -> Result<OwnedEventId, CoreError> {
     let hash = signatures::reference_hash(event, version.rules()).map_err(|error| match error {
         signatures::JsonError::PduTooLarge => CoreError::EventTooLarge {
             size: crate::json::encode(event).map(|text| text.len()).unwrap_or_default(),

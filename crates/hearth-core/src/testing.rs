@@ -114,15 +114,15 @@ impl TestRoom {
             .map(Pdu::depth)
             .max()
             .unwrap_or(UInt::MIN);
-        builder.auth_events = builder
-            .auth_types()?
-            .iter()
-            .filter_map(|key| state_before.get(key).cloned())
-            .collect();
+        builder.auth_events =
+            builder.auth_types()?.iter().filter_map(|key| state_before.get(key).cloned()).collect();
         let pdu = builder.build(&self.identity)?;
         auth::check_auth_events(&pdu, |id| self.events.get(id).cloned())?;
         auth::check_against_state(&pdu, |kind, key| {
-            state_before.get(&(kind.clone(), key.to_owned())).and_then(|id| self.events.get(id)).cloned()
+            state_before
+                .get(&(kind.clone(), key.to_owned()))
+                .and_then(|id| self.events.get(id))
+                .cloned()
         })?;
         let id = pdu.event_id().to_owned();
         let mut state_after = state_before;
@@ -138,7 +138,9 @@ impl TestRoom {
     pub fn state_before(&self, prev: &[OwnedEventId]) -> Result<StateMap, CoreError> {
         let sets = prev
             .iter()
-            .map(|id| self.state_after.get(id).cloned().ok_or_else(|| CoreError::MissingEvent(id.clone())))
+            .map(|id| {
+                self.state_after.get(id).cloned().ok_or_else(|| CoreError::MissingEvent(id.clone()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         block_on(resolve_state(self.version, &sets, &self.events))
     }
@@ -176,6 +178,21 @@ fn timestamp(ts: u64) -> MilliSecondsSinceUnixEpoch {
     MilliSecondsSinceUnixEpoch(UInt::new_saturating(ts))
 }
 
+/// Everything the core does with an untrusted PDU, for the fuzzer and the property tests: parse
+/// it in every room version, verify it, redact it, check its auth against nothing. Any input
+/// must come back as a value or a [`CoreError`], never a panic.
+pub fn exercise_untrusted_pdu(bytes: &[u8]) {
+    for version in RoomVersion::ALL {
+        let Ok(pdu) = Pdu::parse(version, bytes) else { continue };
+        let _ = pdu.verify();
+        let _ = pdu.redacted();
+        let _ = auth::check_auth_events(&pdu, |_| None);
+        let _ = auth::check_against_state(&pdu, |_, _| None);
+        let _ = auth::create_event_id(&pdu);
+        let _ = pdu.to_canonical_string();
+    }
+}
+
 /// A room shaped like the benchmark's: `members` users joined one after another, then `forks`
 /// concurrent branches of `per_fork` state events each, every branch writing the same state
 /// keys (so everything conflicts) and its sender also changing the power levels once (so the
@@ -201,7 +218,14 @@ pub fn forked_room(
         Ok(())
     };
     let creator = room.user("creator")?;
-    next(&mut room, &mut tip, "creator", "m.room.member", Some(creator.as_str()), json!({"membership": "join"}))?;
+    next(
+        &mut room,
+        &mut tip,
+        "creator",
+        "m.room.member",
+        Some(creator.as_str()),
+        json!({"membership": "join"}),
+    )?;
     let admins: Vec<String> = (0..forks).map(|i| format!("admin{i}")).collect();
     let mut users = serde_json::Map::new();
     for admin in &admins {
@@ -212,11 +236,25 @@ pub fn forked_room(
     }
     let power_levels = json!({ "users": users.clone(), "state_default": 50, "events_default": 0 });
     next(&mut room, &mut tip, "creator", "m.room.power_levels", Some(""), power_levels)?;
-    next(&mut room, &mut tip, "creator", "m.room.join_rules", Some(""), json!({"join_rule": "public"}))?;
+    next(
+        &mut room,
+        &mut tip,
+        "creator",
+        "m.room.join_rules",
+        Some(""),
+        json!({"join_rule": "public"}),
+    )?;
     for i in 0..members {
         let name = admins.get(i).cloned().unwrap_or_else(|| format!("member{i}"));
         let user = room.user(&name)?;
-        next(&mut room, &mut tip, &name, "m.room.member", Some(user.as_str()), json!({"membership": "join"}))?;
+        next(
+            &mut room,
+            &mut tip,
+            &name,
+            "m.room.member",
+            Some(user.as_str()),
+            json!({"membership": "join"}),
+        )?;
     }
     let base = tip;
     let mut tips = Vec::with_capacity(forks);
@@ -228,7 +266,14 @@ pub fn forked_room(
         next(&mut room, &mut fork_tip, admin, "m.room.power_levels", Some(""), pl)?;
         for k in 1..per_fork {
             let key = format!("key{k}");
-            next(&mut room, &mut fork_tip, admin, "org.hearth.bench", Some(&key), json!({"by": admin}))?;
+            next(
+                &mut room,
+                &mut fork_tip,
+                admin,
+                "org.hearth.bench",
+                Some(&key),
+                json!({"by": admin}),
+            )?;
         }
         tips.push(room.state_at(&fork_tip)?.clone());
     }
@@ -275,7 +320,12 @@ pub fn run_core_bench(events: usize, runs: usize) -> Result<CoreBench, CoreError
     for i in 0..events {
         let mut event = template.clone();
         event.insert("depth".into(), ruma::CanonicalJsonValue::Integer(ruma::Int::from(i as u32)));
-        crate::signing::hash_and_sign_event(identity.server_name().as_str(), identity.key(), &mut event, version)?;
+        crate::signing::hash_and_sign_event(
+            identity.server_name().as_str(),
+            identity.key(),
+            &mut event,
+            version,
+        )?;
         signed.push(event);
     }
     let sign_s = started.elapsed().as_secs_f64();

@@ -1,4 +1,5 @@
 //! Every kind of bad input is its own typed error, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly.
 
 #[cfg(target_family = "wasm")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -7,11 +8,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use std::collections::BTreeMap;
 
-use hearth_core::{
-    CoreError, Pdu, RoomVersion, json,
-    pdu::MAX_PDU_BYTES,
-    testing::TestRoom,
-};
+use hearth_core::{CoreError, Pdu, RoomVersion, json, pdu::MAX_PDU_BYTES, testing::TestRoom};
 use serde_json::json;
 
 #[test]
@@ -27,13 +24,19 @@ fn integers_outside_the_safe_range_are_rejected() {
     for text in ["9007199254740992", "-9007199254740992", "18446744073709551616", "1e16"] {
         assert_eq!(json::parse_value(text.as_bytes()), Err(CoreError::IntegerOutOfRange), "{text}");
     }
-    assert_eq!(json::value_to_canonical(&json!({"a": u64::MAX})), Err(CoreError::IntegerOutOfRange));
+    assert_eq!(
+        json::value_to_canonical(&json!({"a": u64::MAX})),
+        Err(CoreError::IntegerOutOfRange)
+    );
 }
 
 #[test]
 fn non_string_keys_are_rejected() {
     assert_eq!(json::parse_value(br#"{1: "a"}"#), Err(CoreError::NonStringKey));
-    assert_eq!(json::value_to_canonical(&BTreeMap::from([(1u8, "a")])), Err(CoreError::NonStringKey));
+    assert_eq!(
+        json::value_to_canonical(&BTreeMap::from([(1u8, "a")])),
+        Err(CoreError::NonStringKey)
+    );
 }
 
 #[test]
@@ -94,7 +97,10 @@ fn events_missing_required_fields_are_malformed() {
         event.remove(field);
         let bytes = json::encode(&event).unwrap();
         assert!(
-            matches!(Pdu::parse(RoomVersion::V12, bytes.as_bytes()), Err(CoreError::MalformedEvent(_))),
+            matches!(
+                Pdu::parse(RoomVersion::V12, bytes.as_bytes()),
+                Err(CoreError::MalformedEvent(_))
+            ),
             "without {field}"
         );
     }
@@ -102,5 +108,8 @@ fn events_missing_required_fields_are_malformed() {
     let mut event = create;
     event.insert("room_id".into(), "!x:example.org".to_owned().into());
     let bytes = json::encode(&event).unwrap();
-    assert!(matches!(Pdu::parse(RoomVersion::V12, bytes.as_bytes()), Err(CoreError::MalformedEvent(_))));
+    assert!(matches!(
+        Pdu::parse(RoomVersion::V12, bytes.as_bytes()),
+        Err(CoreError::MalformedEvent(_))
+    ));
 }

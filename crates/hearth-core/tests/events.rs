@@ -1,4 +1,5 @@
 //! PDU building, parsing, verification and authorization in every supported room version.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly.
 
 #[cfg(target_family = "wasm")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -19,7 +20,14 @@ fn room_with_message(version: RoomVersion) -> (TestRoom, Pdu) {
     let alice = room.user("alice").unwrap();
     let create = room.create_id.clone();
     let ma = room
-        .add("alice", "m.room.member", Some(alice.as_str()), json!({"membership": "join"}), &[create], 2)
+        .add(
+            "alice",
+            "m.room.member",
+            Some(alice.as_str()),
+            json!({"membership": "join"}),
+            &[create],
+            2,
+        )
         .unwrap();
     let message = room
         .add("alice", "m.room.message", None, json!({"msgtype": "m.text", "body": "hi"}), &[ma], 3)
@@ -122,13 +130,27 @@ fn events_failing_the_auth_rules_are_refused() {
         let tip = message.event_id().to_owned();
         // Mallory never joined.
         let error = room
-            .add("mallory", "m.room.message", None, json!({"body": "hi"}), &[tip.clone()], 9)
+            .add(
+                "mallory",
+                "m.room.message",
+                None,
+                json!({"body": "hi"}),
+                std::slice::from_ref(&tip),
+                9,
+            )
             .unwrap_err();
         assert!(matches!(error, CoreError::NotAuthorized(_)), "{version}: {error}");
         // The room is invite-only by default: an uninvited join fails too.
         let mallory = room.user("mallory").unwrap();
         let error = room
-            .add("mallory", "m.room.member", Some(mallory.as_str()), json!({"membership": "join"}), &[tip], 9)
+            .add(
+                "mallory",
+                "m.room.member",
+                Some(mallory.as_str()),
+                json!({"membership": "join"}),
+                &[tip],
+                9,
+            )
             .unwrap_err();
         assert!(matches!(error, CoreError::NotAuthorized(_)), "{version}: {error}");
     }

@@ -1,4 +1,5 @@
 //! Self-certifying server names and peer IDs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly.
 
 #[cfg(target_family = "wasm")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -6,10 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use hearth_core::{
-    CoreError, PeerId, ServerIdentity,
-    identity::verify_key_for_server,
-    json,
-    ruma::ServerName,
+    CoreError, PeerId, ServerIdentity, identity::verify_key_for_server, json, ruma::ServerName,
     signing,
 };
 
@@ -49,9 +47,12 @@ fn names_that_are_not_keys_are_refused_clearly() {
         );
     }
     // 64 hex digits that do not decode to a curve point.
-    let not_a_point = ServerName::parse(&format!("02{}", "0".repeat(62))).unwrap();
+    let not_a_point = ServerName::parse(format!("02{}", "0".repeat(62))).unwrap();
     let error = verify_key_for_server(&not_a_point).unwrap_err();
-    assert!(matches!(error, CoreError::InvalidServerKey { reason: "not an ed25519 public key", .. }), "{error}");
+    assert!(
+        matches!(error, CoreError::InvalidServerKey { reason: "not an ed25519 public key", .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -76,7 +77,10 @@ fn a_peer_claiming_another_servers_name_is_refused() {
         impostor.peer_id().check_claim(honest.server_name()),
         Err(CoreError::PeerIdMismatch { server_name: honest.server_name().to_string() })
     );
-    assert!(matches!(PeerId::parse("QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"), Err(CoreError::InvalidPeerId(_))));
+    assert!(matches!(
+        PeerId::parse("QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"),
+        Err(CoreError::InvalidPeerId(_))
+    ));
     assert!(matches!(PeerId::parse("not base58 0OIl"), Err(CoreError::InvalidPeerId(_))));
 }
 

@@ -3,6 +3,7 @@
 //! Native only: proptest's runner needs a clock and an entropy source that wasm32 lacks; the
 //! same properties are checked on fixed inputs in the browser by `events.rs`.
 #![cfg(not(target_family = "wasm"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly.
 
 use hearth_core::{
     Pdu, RoomVersion, json,
@@ -39,7 +40,14 @@ fn signed_message(version: RoomVersion, content: CanonicalJsonObject) -> Pdu {
     let alice = room.user("alice").unwrap();
     let create = room.create_id.clone();
     let join = room
-        .add("alice", "m.room.member", Some(alice.as_str()), serde_json::json!({"membership": "join"}), &[create], 2)
+        .add(
+            "alice",
+            "m.room.member",
+            Some(alice.as_str()),
+            serde_json::json!({"membership": "join"}),
+            &[create],
+            2,
+        )
         .unwrap();
     let content = serde_json::to_value(CanonicalJsonValue::Object(content)).unwrap();
     let id = room.add("alice", "m.room.message", None, content, &[join], 3).unwrap();
@@ -108,6 +116,21 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_the_pdu_parser(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = Pdu::parse(RoomVersion::V12, &bytes);
+        hearth_core::testing::exercise_untrusted_pdu(&bytes);
+    }
+
+    #[test]
+    fn mutated_real_events_never_panic(
+        version in version(),
+        content in content(),
+        cut in 0usize..2048,
+        byte in any::<u8>(),
+    ) {
+        let mut bytes = signed_message(version, content).to_canonical_string().unwrap().into_bytes();
+        let at = cut % bytes.len();
+        bytes[at] = byte;
+        hearth_core::testing::exercise_untrusted_pdu(&bytes);
+        bytes.truncate(at);
+        hearth_core::testing::exercise_untrusted_pdu(&bytes);
     }
 }

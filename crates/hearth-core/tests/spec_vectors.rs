@@ -1,6 +1,7 @@
 //! Every example and test vector of the Matrix spec's appendices, reproduced exactly:
 //! [canonical JSON](https://spec.matrix.org/v1.16/appendices/#canonical-json) and the
 //! [cryptographic test vectors](https://spec.matrix.org/v1.16/appendices/#cryptographic-test-vectors).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly.
 
 #[cfg(target_family = "wasm")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -142,7 +143,10 @@ fn sign_minimal_event() {
             }"#
         )
     );
-    assert_eq!(signing::content_hash(&event).unwrap(), "5jM4wQpv6lnBo7CLIghJuHdW+s2CMBJPUOGOC89ncos");
+    assert_eq!(
+        signing::content_hash(&event).unwrap(),
+        "5jM4wQpv6lnBo7CLIghJuHdW+s2CMBJPUOGOC89ncos"
+    );
 }
 
 #[test]
@@ -197,8 +201,11 @@ fn minimal_event_verifies_as_valid_with_its_hash() {
         r#"{"room_id":"!x:domain","sender":"@a:domain","origin":"domain","origin_server_ts":1000000,"type":"X","content":{},"prev_events":[],"auth_events":[],"depth":3}"#,
     );
     signing::hash_and_sign_event(SERVER_NAME, &key(), &mut event, RoomVersion::V10).unwrap();
-    let verified =
-        hearth_core::ruma::signatures::verify_event(&public_keys(), &event, RoomVersion::V10.rules())
-            .unwrap();
+    let verified = hearth_core::ruma::signatures::verify_event(
+        &public_keys(),
+        &event,
+        RoomVersion::V10.rules(),
+    )
+    .unwrap();
     assert_eq!(verified, hearth_core::ruma::signatures::Verified::All);
 }

@@ -1,5 +1,6 @@
 //! State resolution fixtures (see `fixtures/state_res/README.md`), run in every supported room
 //! version, plus the benchmark's synthetic room.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly.
 
 #[cfg(target_family = "wasm")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -127,7 +128,9 @@ fn expand_users(value: &Value, server: &str) -> Value {
     };
     match value {
         Value::String(s) => Value::String(expand(s)),
-        Value::Array(items) => Value::Array(items.iter().map(|v| expand_users(v, server)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| expand_users(v, server)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.iter().map(|(k, v)| (expand(k), expand_users(v, server))).collect::<Map<_, _>>(),
         ),
