@@ -134,6 +134,25 @@ impl TestRoom {
         Ok(id)
     }
 
+    /// `localpart` joins (or tries to) after `prev`.
+    pub fn join(
+        &mut self,
+        localpart: &str,
+        prev: &OwnedEventId,
+        ts: u64,
+    ) -> Result<OwnedEventId, CoreError> {
+        let user = self.user(localpart)?;
+        let content = json!({ "membership": "join" });
+        self.add(
+            localpart,
+            "m.room.member",
+            Some(user.as_str()),
+            content,
+            std::slice::from_ref(prev),
+            ts,
+        )
+    }
+
     /// The state before an event whose parents are `prev`.
     pub fn state_before(&self, prev: &[OwnedEventId]) -> Result<StateMap, CoreError> {
         let sets = prev

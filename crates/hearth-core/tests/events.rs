@@ -17,18 +17,8 @@ use serde_json::json;
 
 fn room_with_message(version: RoomVersion) -> (TestRoom, Pdu) {
     let mut room = TestRoom::create(version, "alice", 1).unwrap();
-    let alice = room.user("alice").unwrap();
     let create = room.create_id.clone();
-    let ma = room
-        .add(
-            "alice",
-            "m.room.member",
-            Some(alice.as_str()),
-            json!({"membership": "join"}),
-            &[create],
-            2,
-        )
-        .unwrap();
+    let ma = room.join("alice", &create, 2).unwrap();
     let message = room
         .add("alice", "m.room.message", None, json!({"msgtype": "m.text", "body": "hi"}), &[ma], 3)
         .unwrap();
@@ -141,17 +131,7 @@ fn events_failing_the_auth_rules_are_refused() {
             .unwrap_err();
         assert!(matches!(error, CoreError::NotAuthorized(_)), "{version}: {error}");
         // The room is invite-only by default: an uninvited join fails too.
-        let mallory = room.user("mallory").unwrap();
-        let error = room
-            .add(
-                "mallory",
-                "m.room.member",
-                Some(mallory.as_str()),
-                json!({"membership": "join"}),
-                &[tip],
-                9,
-            )
-            .unwrap_err();
+        let error = room.join("mallory", &tip, 9).unwrap_err();
         assert!(matches!(error, CoreError::NotAuthorized(_)), "{version}: {error}");
     }
 }

@@ -37,18 +37,8 @@ fn content() -> impl Strategy<Value = CanonicalJsonObject> {
 /// A message in a real room, signed by the test server, with generated content.
 fn signed_message(version: RoomVersion, content: CanonicalJsonObject) -> Pdu {
     let mut room = TestRoom::create(version, "alice", 1).unwrap();
-    let alice = room.user("alice").unwrap();
     let create = room.create_id.clone();
-    let join = room
-        .add(
-            "alice",
-            "m.room.member",
-            Some(alice.as_str()),
-            serde_json::json!({"membership": "join"}),
-            &[create],
-            2,
-        )
-        .unwrap();
+    let join = room.join("alice", &create, 2).unwrap();
     let content = serde_json::to_value(CanonicalJsonValue::Object(content)).unwrap();
     let id = room.add("alice", "m.room.message", None, content, &[join], 3).unwrap();
     room.events[&id].clone()
