@@ -129,6 +129,10 @@ fn parse_report(output: &str, marker: &str) -> Result<serde_json::Value, String>
 fn fuzz(seconds: Option<&str>) -> Result<(), String> {
     let seconds: u32 = seconds.unwrap_or("60").parse().map_err(|_| "fuzz takes seconds")?;
     let tools = Tools::ensure_fuzz()?;
+    // libFuzzer writes what it finds to the first corpus directory and refuses a missing one.
+    let corpus = root().join("fuzz/corpus/pdu");
+    std::fs::create_dir_all(&corpus)
+        .map_err(|error| format!("cannot create {}: {error}", corpus.display()))?;
     let mut command = Command::new(tools);
     command
         .current_dir(root().join("fuzz"))
