@@ -25,3 +25,13 @@ impl<T: Sync> SyncOutsideWasm for T {}
 pub trait SyncOutsideWasm {}
 #[cfg(target_family = "wasm")]
 impl<T> SyncOutsideWasm for T {}
+
+/// A boxed future that is `Send` natively and not on wasm: what trait objects return from their
+/// async methods (storage backends, the host's runtime, federation).
+#[cfg(not(target_family = "wasm"))]
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A boxed future that is `Send` natively and not on wasm: what trait objects return from their
+/// async methods (storage backends, the host's runtime, federation).
+#[cfg(target_family = "wasm")]
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;

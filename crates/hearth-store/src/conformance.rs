@@ -1,0 +1,472 @@
+//! The conformance suite: the same async tests for every backend.
+//!
+//! A backend crate runs it with one line in a test file:
+//!
+//! ```ignore
+//! hearth_store::conformance_suite!(|| async { std::sync::Arc::new(MyBackend::new()) as _ });
+//! ```
+//!
+//! The argument is a function returning a future of a fresh, empty `Arc<dyn Backend>`; each test
+//! gets its own. Natively the tests run on [`block_on`]; on wasm they are `wasm_bindgen_test`s
+//! (the calling crate depends on `wasm-bindgen-test`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    ops::Bound,
+    sync::Arc,
+    task::{Context, Poll, Wake, Waker},
+};
+
+use hearth_core::{
+    StateMap,
+    ruma::{OwnedEventId, events::StateEventType, owned_event_id, owned_room_id, owned_user_id},
+};
+use serde_json::value::to_raw_value;
+
+use crate::{
+    AliasRecord, Backend, DeviceRecord, Direction, KeyRange, MAX_STATE_CHAIN, MembershipRecord,
+    RoomRecord, SCHEMA_VERSION, Store, StoreError, StoredEvent, Table, UserRecord, WriteBatch,
+};
+
+/// Expands to one test per conformance check, each on a fresh backend from `$new`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($new:expr) => {
+        $crate::conformance_suite!(@tests $new;
+            get_put_delete, batches_apply_in_order, scans_respect_ranges_and_limits,
+            keys_order_bytewise, tables_are_separate, large_values_round_trip,
+            schema_is_versioned, stream_positions_survive_reopen, state_groups_rebuild_state,
+            timelines_scan_by_position, memberships_index_both_ways, accounts_and_tokens,
+            account_data_changes_are_indexed, aliases_and_directory,
+        );
+    };
+    (@tests $new:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[cfg(not(target_family = "wasm"))]
+            #[test]
+            fn $name() {
+                $crate::conformance::block_on(async {
+                    $crate::conformance::$name(($new)().await).await
+                });
+            }
+
+            #[cfg(target_family = "wasm")]
+            #[wasm_bindgen_test::wasm_bindgen_test]
+            async fn $name() {
+                $crate::conformance::$name(($new)().await).await
+            }
+        )*
+    };
+}
+
+/// Runs a future to completion on the current thread (native tests only).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+async fn put(backend: &dyn Backend, table: Table, key: &[u8], value: &[u8]) {
+    let mut batch = WriteBatch::default();
+    batch.put(table, key.to_vec(), value.to_vec());
+    backend.commit(batch).await.unwrap();
+}
+
+async fn keys(
+    backend: &dyn Backend,
+    table: Table,
+    range: KeyRange,
+    direction: Direction,
+    limit: usize,
+) -> Vec<Vec<u8>> {
+    backend
+        .scan(table, range, direction, limit)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect()
+}
+
+pub async fn get_put_delete(backend: Arc<dyn Backend>) {
+    assert_eq!(backend.get(Table::Users, b"a").await.unwrap(), None);
+    put(&*backend, Table::Users, b"a", b"1").await;
+    assert_eq!(backend.get(Table::Users, b"a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    put(&*backend, Table::Users, b"a", b"2").await;
+    assert_eq!(backend.get(Table::Users, b"a").await.unwrap().as_deref(), Some(&b"2"[..]));
+    let mut batch = WriteBatch::default();
+    batch.delete(Table::Users, b"a".to_vec());
+    batch.delete(Table::Users, b"never-there".to_vec());
+    backend.commit(batch).await.unwrap();
+    assert_eq!(backend.get(Table::Users, b"a").await.unwrap(), None);
+    // An empty value is a value, not an absence.
+    put(&*backend, Table::Users, b"empty", b"").await;
+    assert_eq!(backend.get(Table::Users, b"empty").await.unwrap().as_deref(), Some(&b""[..]));
+}
+
+pub async fn batches_apply_in_order(backend: Arc<dyn Backend>) {
+    let mut batch = WriteBatch::default();
+    batch.put(Table::Events, b"x".to_vec(), b"first".to_vec());
+    batch.put(Table::Events, b"x".to_vec(), b"second".to_vec());
+    batch.put(Table::Events, b"y".to_vec(), b"gone".to_vec());
+    batch.delete(Table::Events, b"y".to_vec());
+    batch.put(Table::Rooms, b"z".to_vec(), b"other table".to_vec());
+    backend.commit(batch).await.unwrap();
+    assert_eq!(backend.get(Table::Events, b"x").await.unwrap().as_deref(), Some(&b"second"[..]));
+    assert_eq!(backend.get(Table::Events, b"y").await.unwrap(), None);
+    assert_eq!(
+        backend.get(Table::Rooms, b"z").await.unwrap().as_deref(),
+        Some(&b"other table"[..])
+    );
+    backend.commit(WriteBatch::default()).await.unwrap();
+}
+
+pub async fn scans_respect_ranges_and_limits(backend: Arc<dyn Backend>) {
+    let mut batch = WriteBatch::default();
+    for key in [&b"a"[..], b"ab", b"abc", b"b", b"ba", b"c"] {
+        batch.put(Table::Events, key.to_vec(), key.to_vec());
+    }
+    backend.commit(batch).await.unwrap();
+    let all = KeyRange { start: Bound::Unbounded, end: Bound::Unbounded };
+    assert_eq!(
+        keys(&*backend, Table::Events, all.clone(), Direction::Forward, usize::MAX).await.len(),
+        6
+    );
+    assert_eq!(
+        keys(&*backend, Table::Events, KeyRange::prefix(b"a"), Direction::Forward, usize::MAX)
+            .await,
+        vec![b"a".to_vec(), b"ab".to_vec(), b"abc".to_vec()]
+    );
+    assert_eq!(
+        keys(&*backend, Table::Events, KeyRange::prefix(b"a"), Direction::Backward, 2).await,
+        vec![b"abc".to_vec(), b"ab".to_vec()]
+    );
+    let exclusive =
+        KeyRange { start: Bound::Excluded(b"a".to_vec()), end: Bound::Excluded(b"b".to_vec()) };
+    assert_eq!(
+        keys(&*backend, Table::Events, exclusive, Direction::Forward, usize::MAX).await,
+        vec![b"ab".to_vec(), b"abc".to_vec()]
+    );
+    let inclusive =
+        KeyRange { start: Bound::Included(b"ab".to_vec()), end: Bound::Included(b"b".to_vec()) };
+    assert_eq!(
+        keys(&*backend, Table::Events, inclusive, Direction::Backward, usize::MAX).await,
+        vec![b"b".to_vec(), b"abc".to_vec(), b"ab".to_vec()]
+    );
+    let inverted =
+        KeyRange { start: Bound::Included(b"c".to_vec()), end: Bound::Excluded(b"a".to_vec()) };
+    assert!(
+        keys(&*backend, Table::Events, inverted, Direction::Forward, usize::MAX).await.is_empty()
+    );
+    let empty =
+        KeyRange { start: Bound::Excluded(b"b".to_vec()), end: Bound::Excluded(b"b".to_vec()) };
+    assert!(
+        keys(&*backend, Table::Events, empty, Direction::Backward, usize::MAX).await.is_empty()
+    );
+    assert!(keys(&*backend, Table::Events, all, Direction::Forward, 0).await.is_empty());
+    assert!(
+        keys(&*backend, Table::Events, KeyRange::prefix(b"d"), Direction::Forward, 9)
+            .await
+            .is_empty()
+    );
+}
+
+pub async fn keys_order_bytewise(backend: Arc<dyn Backend>) {
+    let mut batch = WriteBatch::default();
+    let keys_in_order: [&[u8]; 6] =
+        [&[], &[0x00], &[0x00, 0x00], &[0x01], &[0x7F, 0xFF], &[0xFF, 0x00]];
+    for key in keys_in_order.iter().rev() {
+        batch.put(Table::RoomTimeline, key.to_vec(), b"v".to_vec());
+    }
+    backend.commit(batch).await.unwrap();
+    let all = KeyRange { start: Bound::Unbounded, end: Bound::Unbounded };
+    let found =
+        keys(&*backend, Table::RoomTimeline, all.clone(), Direction::Forward, usize::MAX).await;
+    assert_eq!(found, keys_in_order.iter().map(|key| key.to_vec()).collect::<Vec<_>>());
+    let prefix_ff =
+        keys(&*backend, Table::RoomTimeline, KeyRange::prefix(&[0xFF]), Direction::Forward, 9)
+            .await;
+    assert_eq!(prefix_ff, vec![vec![0xFF, 0x00]]);
+}
+
+pub async fn tables_are_separate(backend: Arc<dyn Backend>) {
+    for (index, table) in Table::ALL.iter().enumerate() {
+        put(&*backend, *table, b"same-key", &[index as u8]).await;
+    }
+    for (index, table) in Table::ALL.iter().enumerate() {
+        assert_eq!(
+            backend.get(*table, b"same-key").await.unwrap(),
+            Some(vec![index as u8]),
+            "{table:?}"
+        );
+        let rows =
+            backend.scan(*table, KeyRange::prefix(b""), Direction::Forward, 10).await.unwrap();
+        assert_eq!(rows.len(), 1, "{table:?}");
+    }
+}
+
+pub async fn large_values_round_trip(backend: Arc<dyn Backend>) {
+    let bytes: Vec<u8> = (0..4 * 1024 * 1024).map(|index: u32| (index % 251) as u8).collect();
+    put(&*backend, Table::MediaContent, b"media", &bytes).await;
+    assert_eq!(backend.get(Table::MediaContent, b"media").await.unwrap(), Some(bytes));
+}
+
+pub async fn schema_is_versioned(backend: Arc<dyn Backend>) {
+    let store = Store::open(backend.clone()).await.unwrap();
+    assert_eq!(store.meta::<u32>("schema_version").await.unwrap(), Some(SCHEMA_VERSION));
+    drop(store);
+    // Reopening the current version works; a newer one is refused, not overwritten.
+    Store::open(backend.clone()).await.unwrap();
+    let mut txn = Store::open(backend.clone()).await.unwrap().transaction();
+    txn.set_meta("schema_version", &(SCHEMA_VERSION + 1)).unwrap();
+    Store::open(backend.clone()).await.unwrap().commit(txn).await.unwrap();
+    match Store::open(backend.clone()).await {
+        Err(StoreError::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+pub async fn stream_positions_survive_reopen(backend: Arc<dyn Backend>) {
+    let store = Store::open(backend.clone()).await.unwrap();
+    assert_eq!(store.current_stream(), 0);
+    let mut txn = store.transaction();
+    let first = txn.next_stream();
+    let second = txn.next_stream();
+    assert!(second > first);
+    assert_eq!(store.current_stream(), 0, "positions are invisible until committed");
+    store.commit(txn).await.unwrap();
+    assert_eq!(store.current_stream(), second);
+    let reopened = Store::open(backend).await.unwrap();
+    assert_eq!(reopened.current_stream(), second);
+    let mut txn = reopened.transaction();
+    assert!(txn.next_stream() > second);
+}
+
+fn state_key(kind: &str, key: &str) -> (StateEventType, String) {
+    (StateEventType::from(kind), key.to_owned())
+}
+
+fn event_id(n: usize) -> OwnedEventId {
+    OwnedEventId::try_from(format!("$event{n}")).unwrap()
+}
+
+pub async fn state_groups_rebuild_state(backend: Arc<dyn Backend>) {
+    let store = Store::open(backend).await.unwrap();
+    let mut expected = StateMap::new();
+    let mut groups = Vec::new();
+    let mut parent = None;
+    // Enough changes to cross several snapshots; each changes one new and one existing key.
+    for n in 0..(MAX_STATE_CHAIN as usize * 3) {
+        let mut changes = StateMap::new();
+        changes.insert(state_key("m.room.member", &format!("@u{n}:x")), event_id(n));
+        changes.insert(state_key("m.room.topic", ""), event_id(n));
+        expected.extend(changes.clone());
+        let mut txn = store.transaction();
+        let group = store.add_state_group(&mut txn, parent, &changes).await.unwrap();
+        store.commit(txn).await.unwrap();
+        groups.push((group, expected.clone()));
+        parent = Some(group);
+    }
+    for (group, state) in &groups {
+        assert_eq!(&store.state(*group).await.unwrap(), state);
+        let stored = store.state_group(*group).await.unwrap().unwrap();
+        assert!(stored.chain < MAX_STATE_CHAIN);
+    }
+    // Snapshots recur every MAX_STATE_CHAIN groups; between them a group stores only its delta.
+    let mut snapshots = 0;
+    for (group, _) in &groups {
+        let stored = store.state_group(*group).await.unwrap().unwrap();
+        if stored.parent.is_none() {
+            snapshots += 1;
+        } else {
+            assert_eq!(stored.entries.len(), 2);
+        }
+    }
+    assert!(snapshots >= 3, "{snapshots} snapshots");
+    assert!(store.state(u64::MAX).await.is_err(), "a missing group is an error");
+}
+
+pub async fn timelines_scan_by_position(backend: Arc<dyn Backend>) {
+    let store = Store::open(backend).await.unwrap();
+    let room = owned_room_id!("!room:x");
+    let other = owned_room_id!("!other:x");
+    let mut txn = store.transaction();
+    let mut positions = Vec::new();
+    for n in 0..10 {
+        let stream = txn.next_stream();
+        positions.push(stream);
+        let event = StoredEvent {
+            room_id: if n % 2 == 0 { room.clone() } else { other.clone() },
+            stream,
+            pdu: to_raw_value(&serde_json::json!({"n": n})).unwrap(),
+            state_before: 0,
+            state_after: 0,
+            redacted_by: None,
+            transaction: None,
+        };
+        txn.put_event(event_id(n).as_str(), &event, true).unwrap();
+    }
+    store.commit(txn).await.unwrap();
+    let now = store.current_stream();
+    let forward = store.timeline(&room, 0, now, Direction::Forward, 100).await.unwrap();
+    assert_eq!(
+        forward.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>(),
+        [0, 2, 4, 6, 8].map(event_id)
+    );
+    let backward = store.timeline(&room, positions[2], now, Direction::Backward, 2).await.unwrap();
+    assert_eq!(backward, vec![(positions[8], event_id(8)), (positions[6], event_id(6))]);
+    assert!(store.timeline(&room, now, now, Direction::Forward, 10).await.unwrap().is_empty());
+    let stored = store.event("$event3").await.unwrap().unwrap();
+    assert_eq!((stored.room_id, stored.stream), (other, positions[3]));
+    assert_eq!(stored.pdu.get(), r#"{"n":3}"#);
+    assert!(store.event("$missing").await.unwrap().is_none());
+}
+
+pub async fn memberships_index_both_ways(backend: Arc<dyn Backend>) {
+    let store = Store::open(backend).await.unwrap();
+    let alice = owned_user_id!("@alice:x");
+    let bob = owned_user_id!("@bob:x");
+    let room = owned_room_id!("!a:x");
+    let room2 = owned_room_id!("!b:x");
+    let record = |membership: &str| MembershipRecord {
+        membership: membership.to_owned(),
+        event_id: owned_event_id!("$m"),
+        stream: 1,
+        forgotten: false,
+    };
+    let mut txn = store.transaction();
+    txn.set_membership(&room, &alice, &record("join")).unwrap();
+    txn.set_membership(&room, &bob, &record("invite")).unwrap();
+    txn.set_membership(&room2, &alice, &record("leave")).unwrap();
+    txn.put_room(
+        &room,
+        &RoomRecord {
+            version: "12".into(),
+            current_state: 7,
+            extremities: vec![owned_event_id!("$m")],
+            max_depth: 3,
+            last_stream: 1,
+        },
+    )
+    .unwrap();
+    store.commit(txn).await.unwrap();
+    let rooms = store.memberships(&alice).await.unwrap();
+    assert_eq!(
+        rooms.iter().map(|(id, r)| (id.as_str(), r.membership.as_str())).collect::<Vec<_>>(),
+        [("!a:x", "join"), ("!b:x", "leave")]
+    );
+    let members = store.room_members(&room).await.unwrap();
+    assert_eq!(
+        members,
+        vec![(alice.clone(), "join".to_owned()), (bob.clone(), "invite".to_owned())]
+    );
+    assert_eq!(store.membership(&bob, &room).await.unwrap().unwrap().membership, "invite");
+    assert!(store.membership(&bob, &room2).await.unwrap().is_none());
+    assert_eq!(store.room(&room).await.unwrap().unwrap().current_state, 7);
+    assert!(store.room(&room2).await.unwrap().is_none());
+}
+
+pub async fn accounts_and_tokens(backend: Arc<dyn Backend>) {
+    let store = Store::open(backend).await.unwrap();
+    let alice = owned_user_id!("@alice:x");
+    let device = DeviceRecord {
+        display_name: Some("phone".into()),
+        access_token: "tok1".into(),
+        last_seen_ts: None,
+    };
+    let mut txn = store.transaction();
+    txn.put_user(
+        &alice,
+        &UserRecord { password_hash: Some("hash".into()), created_ts: 5, ..Default::default() },
+    )
+    .unwrap();
+    txn.put_device(alice.as_str(), "DEV1", &device).unwrap();
+    txn.put_device(
+        alice.as_str(),
+        "DEV2",
+        &DeviceRecord { access_token: "tok2".into(), ..Default::default() },
+    )
+    .unwrap();
+    txn.put_filter(alice.as_str(), "0", &to_raw_value(&serde_json::json!({"room": {}})).unwrap())
+        .unwrap();
+    txn.put_transaction(alice.as_str(), "DEV1", "txn1", "$sent").unwrap();
+    store.commit(txn).await.unwrap();
+    assert_eq!(store.user(&alice).await.unwrap().unwrap().password_hash.as_deref(), Some("hash"));
+    assert_eq!(store.users(10).await.unwrap().len(), 1);
+    let token = store.access_token("tok1").await.unwrap().unwrap();
+    assert_eq!((token.user_id.as_str(), token.device_id.as_str()), ("@alice:x", "DEV1"));
+    assert_eq!(store.devices(alice.as_str()).await.unwrap().len(), 2);
+    assert_eq!(store.filter(alice.as_str(), "0").await.unwrap().unwrap().get(), r#"{"room":{}}"#);
+    assert_eq!(
+        store.transaction_event(alice.as_str(), "DEV1", "txn1").await.unwrap().as_deref(),
+        Some("$sent")
+    );
+    assert!(store.transaction_event(alice.as_str(), "DEV2", "txn1").await.unwrap().is_none());
+    let mut txn = store.transaction();
+    txn.delete_device(alice.as_str(), "DEV1", &device);
+    store.commit(txn).await.unwrap();
+    assert!(store.access_token("tok1").await.unwrap().is_none());
+    assert!(store.device(alice.as_str(), "DEV1").await.unwrap().is_none());
+    assert!(store.device(alice.as_str(), "DEV2").await.unwrap().is_some());
+}
+
+pub async fn account_data_changes_are_indexed(backend: Arc<dyn Backend>) {
+    let store = Store::open(backend).await.unwrap();
+    let content = |n: u32| to_raw_value(&serde_json::json!({"n": n})).unwrap();
+    let mut txn = store.transaction();
+    let first = txn.put_account_data("@a:x", None, "m.push_rules", content(1)).unwrap();
+    txn.put_account_data("@b:x", None, "m.push_rules", content(9)).unwrap();
+    store.commit(txn).await.unwrap();
+    let mut txn = store.transaction();
+    let second = txn.put_account_data("@a:x", Some("!r:x"), "m.tag", content(2)).unwrap();
+    store.commit(txn).await.unwrap();
+    let all = store.all_account_data("@a:x").await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].0, None);
+    assert_eq!((all[1].0.as_deref(), all[1].1.as_str()), (Some("!r:x"), "m.tag"));
+    let changes = store.account_data_changes("@a:x", first, store.current_stream()).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].0, second);
+    assert_eq!(changes[0].1.event_type, "m.tag");
+    let record = store.account_data("@a:x", Some("!r:x"), "m.tag").await.unwrap().unwrap();
+    assert_eq!(record.content.get(), r#"{"n":2}"#);
+}
+
+pub async fn aliases_and_directory(backend: Arc<dyn Backend>) {
+    let store = Store::open(backend).await.unwrap();
+    let room = owned_room_id!("!a:x");
+    let mut txn = store.transaction();
+    txn.put_alias("#one:x", &AliasRecord { room_id: room.clone(), creator: "@a:x".into() })
+        .unwrap();
+    txn.put_alias("#two:x", &AliasRecord { room_id: room.clone(), creator: "@a:x".into() })
+        .unwrap();
+    txn.set_public(&room, true);
+    store.commit(txn).await.unwrap();
+    assert_eq!(store.alias("#one:x").await.unwrap().unwrap().room_id, room);
+    assert_eq!(
+        store.room_aliases(&room).await.unwrap(),
+        vec!["#one:x".to_owned(), "#two:x".to_owned()]
+    );
+    assert_eq!(store.public_rooms().await.unwrap(), vec![room.clone()]);
+    let mut txn = store.transaction();
+    txn.delete_alias("#one:x", &room);
+    txn.set_public(&room, false);
+    store.commit(txn).await.unwrap();
+    assert!(store.alias("#one:x").await.unwrap().is_none());
+    assert_eq!(store.room_aliases(&room).await.unwrap(), vec!["#two:x".to_owned()]);
+    assert!(!store.is_public(&room).await.unwrap());
+}

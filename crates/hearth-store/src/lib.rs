@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod accounts;
+pub mod backend;
+pub mod conformance;
+mod directory;
+mod error;
+mod keys;
+mod memory;
+mod rooms;
+mod store;
+
+pub use self::{
+    accounts::{AccountDataChange, AccountDataRecord, DeviceRecord, TokenRecord, UserRecord},
+    backend::{Backend, Direction, KeyRange, Table, WriteBatch, WriteOp},
+    directory::AliasRecord,
+    error::StoreError,
+    memory::MemoryBackend,
+    rooms::{
+        MAX_STATE_CHAIN, MembershipRecord, RoomRecord, StateGroup, StoredEvent, TransactionOrigin,
+    },
+    store::{SCHEMA_VERSION, Store, Txn},
+};

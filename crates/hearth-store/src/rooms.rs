@@ -1,0 +1,339 @@
+//! Rooms: events (stored once), timelines in stream order, state as groups of deltas,
+//! memberships, relations.
+
+use std::collections::BTreeMap;
+
+use hearth_core::{
+    StateMap,
+    ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId, events::StateEventType},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::{
+    StoreError,
+    backend::{Direction, KeyRange, Table},
+    keys::{Key, KeyReader},
+    store::{Store, Txn},
+};
+
+/// A state group is a full snapshot every this many deltas, so reading any state is at most this
+/// many reads while a state event costs one small delta.
+pub const MAX_STATE_CHAIN: u32 = 32;
+
+/// An event as stored: its PDU JSON once, plus where it sits locally.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// The room.
+    pub room_id: OwnedRoomId,
+    /// Its local stream position (its place in the room's timeline).
+    pub stream: u64,
+    /// The PDU's canonical JSON (redacted in place once a redaction applies).
+    pub pdu: Box<RawValue>,
+    /// The state group before the event.
+    pub state_before: u64,
+    /// The state group after the event (equal to `state_before` for a message).
+    pub state_after: u64,
+    /// The redaction event that applies to it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted_by: Option<OwnedEventId>,
+    /// The device and transaction ID it was sent with, echoed to that device only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<TransactionOrigin>,
+}
+
+/// Who sent an event through `PUT /send/.../{txnId}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionOrigin {
+    /// The sending device.
+    pub device_id: String,
+    /// The client's transaction ID.
+    pub txn_id: String,
+}
+
+/// What the server knows about a room it takes part in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRecord {
+    /// The room version (`"10"`, `"11"`, `"12"`).
+    pub version: String,
+    /// The state group of the room's current state.
+    pub current_state: u64,
+    /// Events with no children yet: the next event's `prev_events`.
+    pub extremities: Vec<OwnedEventId>,
+    /// The greatest depth of any event in the room.
+    pub max_depth: u64,
+    /// The stream position of the room's newest timeline event.
+    pub last_stream: u64,
+}
+
+/// A state group: a delta over `parent`, or a full snapshot when `parent` is `None`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateGroup {
+    /// The group this one changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<u64>,
+    /// Deltas between this group and its nearest snapshot.
+    #[serde(default)]
+    pub chain: u32,
+    /// `(event type, state key, event ID)`, sorted.
+    pub entries: Vec<(String, String, OwnedEventId)>,
+}
+
+/// A user's current membership in a room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipRecord {
+    /// `join`, `invite`, `leave`, `ban` or `knock`.
+    pub membership: String,
+    /// The `m.room.member` event.
+    pub event_id: OwnedEventId,
+    /// Its stream position.
+    pub stream: u64,
+    /// Whether the user has forgotten the room (hidden from sync once left).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forgotten: bool,
+}
+
+fn event_key(event_id: &str) -> Vec<u8> {
+    Key::new().str(event_id).build()
+}
+
+fn timeline_key(room_id: &str, stream: u64) -> Vec<u8> {
+    Key::new().str(room_id).u64(stream).build()
+}
+
+impl Store {
+    /// An event by ID.
+    pub async fn event(&self, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        self.get(Table::Events, &event_key(event_id)).await
+    }
+
+    /// A room the server takes part in.
+    pub async fn room(&self, room_id: &RoomId) -> Result<Option<RoomRecord>, StoreError> {
+        self.get(Table::Rooms, &Key::new().str(room_id.as_str()).build()).await
+    }
+
+    /// Up to `limit` timeline entries of a room with `after < stream <= up_to`, walking in
+    /// `direction` (backward: newest first).
+    pub async fn timeline(
+        &self,
+        room_id: &RoomId,
+        after: u64,
+        up_to: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(u64, OwnedEventId)>, StoreError> {
+        if after >= up_to {
+            return Ok(Vec::new());
+        }
+        let range = KeyRange {
+            start: std::ops::Bound::Excluded(timeline_key(room_id.as_str(), after)),
+            end: std::ops::Bound::Included(timeline_key(room_id.as_str(), up_to)),
+        };
+        let rows: Vec<(Vec<u8>, OwnedEventId)> =
+            self.scan(Table::RoomTimeline, range, direction, limit).await?;
+        rows.into_iter()
+            .map(|(key, event_id)| {
+                let mut reader = KeyReader::new(&key);
+                reader.str()?;
+                Ok((reader.u64()?, event_id))
+            })
+            .collect()
+    }
+
+    /// A state group as stored (a delta or a snapshot).
+    pub async fn state_group(&self, group: u64) -> Result<Option<StateGroup>, StoreError> {
+        self.get(Table::StateGroups, &Key::new().u64(group).build()).await
+    }
+
+    /// The full state of a group: its snapshot with every delta on the way applied.
+    pub async fn state(&self, group: u64) -> Result<StateMap, StoreError> {
+        let mut chain = Vec::new();
+        let mut next = Some(group);
+        while let Some(id) = next {
+            let found = self
+                .state_group(id)
+                .await?
+                .ok_or_else(|| StoreError::corrupt(format!("missing state group {id}")))?;
+            next = found.parent;
+            chain.push(found);
+            if chain.len() > MAX_STATE_CHAIN as usize + 1 {
+                return Err(StoreError::corrupt(format!("state group {group} chain too long")));
+            }
+        }
+        let mut state = StateMap::new();
+        for group in chain.into_iter().rev() {
+            for (kind, state_key, event_id) in group.entries {
+                state.insert((StateEventType::from(kind), state_key), event_id);
+            }
+        }
+        Ok(state)
+    }
+
+    /// Records a new state group: `parent`'s state with `changes` applied. Writes a delta, or a
+    /// full snapshot once the parent's chain is [`MAX_STATE_CHAIN`] long. Returns its ID.
+    pub async fn add_state_group(
+        &self,
+        txn: &mut Txn,
+        parent: Option<u64>,
+        changes: &StateMap,
+    ) -> Result<u64, StoreError> {
+        let id = txn.next_stream();
+        let group = match parent {
+            None => StateGroup { parent: None, chain: 0, entries: entries(changes) },
+            Some(parent_id) => {
+                let parent_group = self.state_group(parent_id).await?.ok_or_else(|| {
+                    StoreError::corrupt(format!("missing state group {parent_id}"))
+                })?;
+                if parent_group.chain + 1 >= MAX_STATE_CHAIN {
+                    let mut full = self.state(parent_id).await?;
+                    full.extend(changes.iter().map(|(key, id)| (key.clone(), id.clone())));
+                    StateGroup { parent: None, chain: 0, entries: entries(&full) }
+                } else {
+                    StateGroup {
+                        parent: Some(parent_id),
+                        chain: parent_group.chain + 1,
+                        entries: entries(changes),
+                    }
+                }
+            }
+        };
+        txn.put(Table::StateGroups, Key::new().u64(id).build(), &group)?;
+        Ok(id)
+    }
+
+    /// The rooms a user has a membership in, with it.
+    pub async fn memberships(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Vec<(OwnedRoomId, MembershipRecord)>, StoreError> {
+        let prefix = Key::new().str(user_id.as_str()).build();
+        let rows: Vec<(Vec<u8>, MembershipRecord)> = self
+            .scan(Table::Memberships, KeyRange::prefix(&prefix), Direction::Forward, usize::MAX)
+            .await?;
+        rows.into_iter()
+            .map(|(key, record)| {
+                let mut reader = KeyReader::new(&key);
+                reader.str()?;
+                let room_id = OwnedRoomId::try_from(reader.str()?).map_err(StoreError::corrupt)?;
+                Ok((room_id, record))
+            })
+            .collect()
+    }
+
+    /// A user's membership in one room.
+    pub async fn membership(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+    ) -> Result<Option<MembershipRecord>, StoreError> {
+        let key = Key::new().str(user_id.as_str()).str(room_id.as_str()).build();
+        self.get(Table::Memberships, &key).await
+    }
+
+    /// The members of a room with their membership (`join`, `invite`, `leave`, `ban`, `knock`).
+    pub async fn room_members(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Vec<(OwnedUserId, String)>, StoreError> {
+        let prefix = Key::new().str(room_id.as_str()).build();
+        let rows: Vec<(Vec<u8>, String)> = self
+            .scan(Table::RoomMembers, KeyRange::prefix(&prefix), Direction::Forward, usize::MAX)
+            .await?;
+        rows.into_iter()
+            .map(|(key, membership)| {
+                let mut reader = KeyReader::new(&key);
+                reader.str()?;
+                let user_id = OwnedUserId::try_from(reader.str()?).map_err(StoreError::corrupt)?;
+                Ok((user_id, membership))
+            })
+            .collect()
+    }
+
+    /// Events relating to `parent`, oldest first, with their stream positions, after `after`.
+    pub async fn relations(
+        &self,
+        parent: &str,
+        after: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(u64, OwnedEventId)>, StoreError> {
+        let prefix = Key::new().str(parent).build();
+        let mut range = KeyRange::prefix(&prefix);
+        if after > 0 {
+            match direction {
+                Direction::Forward => {
+                    range.start =
+                        std::ops::Bound::Excluded(Key::new().str(parent).u64(after).build())
+                }
+                Direction::Backward => {
+                    range.end = std::ops::Bound::Excluded(Key::new().str(parent).u64(after).build())
+                }
+            }
+        }
+        let rows: Vec<(Vec<u8>, OwnedEventId)> =
+            self.scan(Table::Relations, range, direction, limit).await?;
+        rows.into_iter()
+            .map(|(key, event_id)| {
+                let mut reader = KeyReader::new(&key);
+                reader.str()?;
+                Ok((reader.u64()?, event_id))
+            })
+            .collect()
+    }
+}
+
+impl Txn {
+    /// Stores an event; a timeline event (`in_timeline`) also gets its place in the room's timeline.
+    pub fn put_event(
+        &mut self,
+        event_id: &str,
+        event: &StoredEvent,
+        in_timeline: bool,
+    ) -> Result<(), StoreError> {
+        self.put(Table::Events, event_key(event_id), event)?;
+        if in_timeline {
+            self.put(
+                Table::RoomTimeline,
+                timeline_key(event.room_id.as_str(), event.stream),
+                event_id,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Stores a room's record.
+    pub fn put_room(&mut self, room_id: &RoomId, room: &RoomRecord) -> Result<(), StoreError> {
+        self.put(Table::Rooms, Key::new().str(room_id.as_str()).build(), room)
+    }
+
+    /// Records a user's current membership in a room, in both directions.
+    pub fn set_membership(
+        &mut self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        record: &MembershipRecord,
+    ) -> Result<(), StoreError> {
+        let by_user = Key::new().str(user_id.as_str()).str(room_id.as_str()).build();
+        let by_room = Key::new().str(room_id.as_str()).str(user_id.as_str()).build();
+        self.put(Table::Memberships, by_user, record)?;
+        self.put(Table::RoomMembers, by_room, &record.membership)
+    }
+
+    /// Records that `child` (at `stream`) relates to `parent`.
+    pub fn add_relation(
+        &mut self,
+        parent: &str,
+        stream: u64,
+        child: &str,
+    ) -> Result<(), StoreError> {
+        self.put(Table::Relations, Key::new().str(parent).u64(stream).build(), child)
+    }
+}
+
+fn entries(state: &StateMap) -> Vec<(String, String, OwnedEventId)> {
+    let sorted: BTreeMap<(String, String), OwnedEventId> = state
+        .iter()
+        .map(|((kind, key), id)| ((kind.to_string(), key.clone()), id.clone()))
+        .collect();
+    sorted.into_iter().map(|((kind, key), id)| (kind, key, id)).collect()
+}
