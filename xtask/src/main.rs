@@ -13,7 +13,7 @@ use std::{
 use tools::Tools;
 
 /// Crates whose tests also run as wasm in headless Chromium.
-const WASM_TEST_CRATES: &[&str] = &["hearth-core"];
+const WASM_TEST_CRATES: &[&str] = &["hearth-core", "hearth-store"];
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
