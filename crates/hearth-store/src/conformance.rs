@@ -276,9 +276,9 @@ pub async fn state_groups_rebuild_state(backend: Arc<dyn Backend>) {
         changes.insert(state_key("m.room.topic", ""), event_id(n));
         expected.extend(changes.clone());
         let mut txn = store.transaction();
-        let group = store.add_state_group(&mut txn, parent, &changes).await.unwrap();
+        let group = txn.add_state_group(parent, &changes, &expected).unwrap();
         store.commit(txn).await.unwrap();
-        groups.push((group, expected.clone()));
+        groups.push((group.0, expected.clone()));
         parent = Some(group);
     }
     for (group, state) in &groups {

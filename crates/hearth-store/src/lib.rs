@@ -8,6 +8,7 @@ mod directory;
 mod error;
 mod keys;
 mod memory;
+mod receipts;
 mod rooms;
 mod store;
 
@@ -17,6 +18,7 @@ pub use self::{
     directory::AliasRecord,
     error::StoreError,
     memory::MemoryBackend,
+    receipts::{ReceiptChange, ReceiptRecord},
     rooms::{
         MAX_STATE_CHAIN, MembershipRecord, RoomRecord, StateGroup, StoredEvent, TransactionOrigin,
     },

@@ -169,38 +169,6 @@ impl Store {
         Ok(state)
     }
 
-    /// Records a new state group: `parent`'s state with `changes` applied. Writes a delta, or a
-    /// full snapshot once the parent's chain is [`MAX_STATE_CHAIN`] long. Returns its ID.
-    pub async fn add_state_group(
-        &self,
-        txn: &mut Txn,
-        parent: Option<u64>,
-        changes: &StateMap,
-    ) -> Result<u64, StoreError> {
-        let id = txn.next_stream();
-        let group = match parent {
-            None => StateGroup { parent: None, chain: 0, entries: entries(changes) },
-            Some(parent_id) => {
-                let parent_group = self.state_group(parent_id).await?.ok_or_else(|| {
-                    StoreError::corrupt(format!("missing state group {parent_id}"))
-                })?;
-                if parent_group.chain + 1 >= MAX_STATE_CHAIN {
-                    let mut full = self.state(parent_id).await?;
-                    full.extend(changes.iter().map(|(key, id)| (key.clone(), id.clone())));
-                    StateGroup { parent: None, chain: 0, entries: entries(&full) }
-                } else {
-                    StateGroup {
-                        parent: Some(parent_id),
-                        chain: parent_group.chain + 1,
-                        entries: entries(changes),
-                    }
-                }
-            }
-        };
-        txn.put(Table::StateGroups, Key::new().u64(id).build(), &group)?;
-        Ok(id)
-    }
-
     /// The rooms a user has a membership in, with it.
     pub async fn memberships(
         &self,
@@ -299,6 +267,26 @@ impl Txn {
             )?;
         }
         Ok(())
+    }
+
+    /// Records a new state group: the state of `parent` (its ID and its chain length) with
+    /// `changes` applied, `full` being the resulting state. Writes a delta, or a full snapshot
+    /// once the chain would reach [`MAX_STATE_CHAIN`]. Returns the group's ID and chain length.
+    pub fn add_state_group(
+        &mut self,
+        parent: Option<(u64, u32)>,
+        changes: &StateMap,
+        full: &StateMap,
+    ) -> Result<(u64, u32), StoreError> {
+        let id = self.next_stream();
+        let group = match parent {
+            Some((parent, chain)) if chain + 1 < MAX_STATE_CHAIN => {
+                StateGroup { parent: Some(parent), chain: chain + 1, entries: entries(changes) }
+            }
+            _ => StateGroup { parent: None, chain: 0, entries: entries(full) },
+        };
+        self.put(Table::StateGroups, Key::new().u64(id).build(), &group)?;
+        Ok((id, group.chain))
     }
 
     /// Stores a room's record.

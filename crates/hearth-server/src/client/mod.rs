@@ -1,0 +1,82 @@
+//! The client-server API: one module per area, handlers named after their endpoints.
+
+pub(crate) mod account;
+pub(crate) mod account_data;
+pub(crate) mod discovery;
+pub(crate) mod ephemeral;
+pub(crate) mod keys;
+pub(crate) mod media;
+pub(crate) mod membership;
+pub(crate) mod message;
+pub(crate) mod push;
+pub(crate) mod room;
+pub(crate) mod sync;
+
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::router::Router;
+
+/// Registers every client-server endpoint.
+pub(crate) fn routes(router: &mut Router) {
+    router.public(discovery::get_supported_versions);
+    router.raw(
+        Method::GET,
+        "/.well-known/matrix/client",
+        Arc::new(|_server, incoming| {
+            Box::pin(async move { discovery::discover_homeserver(&incoming.request) })
+        }),
+    );
+    router.authed(discovery::get_capabilities);
+
+    router.public(account::get_username_availability);
+    router.public(account::register);
+    router.public(account::get_login_types);
+    router.public(account::login);
+    router.authed(account::logout);
+    router.authed(account::logout_all);
+    router.authed(account::whoami);
+    router.authed(account::change_password);
+    router.authed(account::deactivate);
+
+    router.authed(account_data::set_global_account_data);
+    router.authed(account_data::get_global_account_data);
+    router.authed(account_data::set_room_account_data);
+    router.authed(account_data::get_room_account_data);
+    router.authed(account_data::get_tags);
+    router.authed(account_data::create_tag);
+    router.authed(account_data::delete_tag);
+    router.authed(account_data::create_filter);
+    router.authed(account_data::get_filter);
+
+    router.authed(room::create_room);
+    router.authed(membership::join_room_by_id);
+    router.authed(membership::join_room_by_id_or_alias);
+    router.authed(membership::invite_user);
+    router.authed(membership::leave_room);
+    router.authed(membership::forget_room);
+    router.authed(membership::kick_user);
+    router.authed(membership::ban_user);
+    router.authed(membership::unban_user);
+    router.authed(membership::joined_rooms);
+
+    router.authed(message::send_message_event);
+    router.authed(message::send_state_event);
+    router.authed(message::get_state_events);
+    router.authed(message::get_state_event_for_key);
+    router.authed(message::redact_event);
+    router.authed(message::get_message_events);
+    router.authed(message::get_room_event);
+    router.authed(message::get_context);
+    router.authed(message::get_member_events);
+    router.authed(message::joined_members);
+
+    router.authed(sync::sync_events);
+
+    router.authed(ephemeral::create_typing_event);
+    router.authed(ephemeral::create_receipt);
+    router.authed(ephemeral::set_read_marker);
+    router.authed(ephemeral::set_presence);
+    router.authed(ephemeral::get_presence);
+}

@@ -1,0 +1,447 @@
+//! The room engine for local events: builds, authorises and persists events sent by this
+//! server's users, one transaction per logical write (a message, or a whole `createRoom`).
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use hearth_core::{
+    Pdu, PduBuilder, RoomVersion, StateMap, auth,
+    ruma::{
+        CanonicalJsonObject, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId,
+        RoomId, UInt, UserId,
+        events::{StateEventType, TimelineEventType},
+    },
+};
+use hearth_store::{MembershipRecord, RoomRecord, StoredEvent, TransactionOrigin, Txn};
+
+use crate::{Server, ServerError, cache::FifoCache, error::Result, platform::now_ms};
+
+/// Full states kept decoded; when full, the oldest is dropped and re-read from the store.
+const STATE_CACHE: usize = 256;
+/// Parsed events kept; when full, the oldest is dropped.
+const PDU_CACHE: usize = 8192;
+
+pub(crate) struct Caches {
+    states: FifoCache<u64, Arc<StateMap>>,
+    pdus: FifoCache<OwnedEventId, Pdu>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Caches { states: FifoCache::new(STATE_CACHE), pdus: FifoCache::new(PDU_CACHE) }
+    }
+}
+
+/// An event a local user asks to send.
+#[derive(Clone, Debug)]
+pub(crate) struct NewEvent {
+    pub(crate) kind: TimelineEventType,
+    pub(crate) state_key: Option<String>,
+    pub(crate) content: CanonicalJsonObject,
+    pub(crate) redacts: Option<OwnedEventId>,
+    pub(crate) transaction: Option<TransactionOrigin>,
+}
+
+impl NewEvent {
+    pub(crate) fn new(kind: TimelineEventType, content: CanonicalJsonObject) -> Self {
+        NewEvent { kind, state_key: None, content, redacts: None, transaction: None }
+    }
+
+    pub(crate) fn state(
+        kind: TimelineEventType,
+        state_key: impl Into<String>,
+        content: CanonicalJsonObject,
+    ) -> Self {
+        NewEvent { state_key: Some(state_key.into()), ..NewEvent::new(kind, content) }
+    }
+}
+
+/// A room being written to inside one transaction.
+struct RoomWriter {
+    room_id: Option<OwnedRoomId>,
+    version: RoomVersion,
+    record: RoomRecord,
+    state_chain: u32,
+    state: StateMap,
+    /// Parsed current-state events, for the auth checks.
+    state_pdus: BTreeMap<OwnedEventId, Pdu>,
+    written: Vec<(Pdu, u64)>,
+}
+
+impl Server {
+    /// The full state of a state group.
+    pub(crate) async fn state_map(&self, group: u64) -> Result<Arc<StateMap>> {
+        if let Some(state) = self.caches().states.get(&group) {
+            return Ok(state);
+        }
+        let state = Arc::new(self.store().state(group).await?);
+        self.caches().states.insert(group, state.clone());
+        Ok(state)
+    }
+
+    /// A room's record and current state; `M_NOT_FOUND` for a room this server is not in.
+    pub(crate) async fn current_state(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<(RoomRecord, Arc<StateMap>)> {
+        let record = self
+            .store()
+            .room(room_id)
+            .await?
+            .ok_or_else(|| ServerError::NotFound(format!("unknown room {room_id}")))?;
+        let state = self.state_map(record.current_state).await?;
+        Ok((record, state))
+    }
+
+    /// A stored event, parsed (cached).
+    pub(crate) async fn pdu(&self, event_id: &EventId) -> Result<Option<(Pdu, StoredEvent)>> {
+        let Some(stored) = self.store().event(event_id.as_str()).await? else { return Ok(None) };
+        if let Some(pdu) = self.caches().pdus.get(&event_id.to_owned()) {
+            return Ok(Some((pdu, stored)));
+        }
+        let version = self.room_version(&stored.room_id).await?;
+        let pdu = Pdu::parse(version, stored.pdu.get().as_bytes())?;
+        self.caches().pdus.insert(event_id.to_owned(), pdu.clone());
+        Ok(Some((pdu, stored)))
+    }
+
+    pub(crate) async fn room_version(&self, room_id: &RoomId) -> Result<RoomVersion> {
+        let record = self
+            .store()
+            .room(room_id)
+            .await?
+            .ok_or_else(|| ServerError::NotFound(format!("unknown room {room_id}")))?;
+        record.version.parse::<RoomVersion>().map_err(ServerError::from)
+    }
+
+    /// The current state event of a room under `(kind, state_key)`.
+    pub(crate) async fn state_event(
+        &self,
+        room_id: &RoomId,
+        kind: &StateEventType,
+        state_key: &str,
+    ) -> Result<Option<Pdu>> {
+        let (_, state) = self.current_state(room_id).await?;
+        let Some(event_id) = state.get(&(kind.clone(), state_key.to_owned())) else {
+            return Ok(None);
+        };
+        Ok(self.pdu(event_id).await?.map(|(pdu, _)| pdu))
+    }
+
+    /// Sends `events` into an existing room as `sender`, all in one transaction: either every
+    /// event is authorised and stored, or none is.
+    pub(crate) async fn send_events(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<OwnedEventId>> {
+        let _guard = self.write_lock().await;
+        let (record, state) = self.current_state(room_id).await?;
+        let version = record.version.parse::<RoomVersion>()?;
+        let state_chain = self
+            .store()
+            .state_group(record.current_state)
+            .await?
+            .map(|group| group.chain)
+            .unwrap_or(0);
+        let mut writer = RoomWriter {
+            room_id: Some(room_id.to_owned()),
+            version,
+            record,
+            state_chain,
+            state: (*state).clone(),
+            state_pdus: BTreeMap::new(),
+            written: Vec::new(),
+        };
+        let mut txn = self.store().transaction();
+        for event in events {
+            self.append(&mut txn, &mut writer, sender, event).await?;
+        }
+        self.finish(txn, writer).await
+    }
+
+    /// Creates a room: `events` starts with the `m.room.create` event and carries the whole
+    /// initial state; stored in one transaction.
+    pub(crate) async fn create_room_events(
+        &self,
+        version: RoomVersion,
+        sender: &UserId,
+        events: Vec<NewEvent>,
+        legacy_room_id: Option<OwnedRoomId>,
+        extra: impl FnOnce(&mut Txn, &RoomId) -> Result<()>,
+    ) -> Result<OwnedRoomId> {
+        let _guard = self.write_lock().await;
+        let mut writer = RoomWriter {
+            room_id: legacy_room_id,
+            version,
+            record: RoomRecord {
+                version: version.as_str().to_owned(),
+                current_state: 0,
+                extremities: Vec::new(),
+                max_depth: 0,
+                last_stream: 0,
+            },
+            state_chain: 0,
+            state: StateMap::new(),
+            state_pdus: BTreeMap::new(),
+            written: Vec::new(),
+        };
+        let mut txn = self.store().transaction();
+        for event in events {
+            self.append(&mut txn, &mut writer, sender, event).await?;
+        }
+        let room_id = writer
+            .room_id
+            .clone()
+            .ok_or_else(|| ServerError::Internal("room created without a create event".into()))?;
+        extra(&mut txn, &room_id)?;
+        self.finish(txn, writer).await?;
+        Ok(room_id)
+    }
+
+    async fn finish(&self, mut txn: Txn, writer: RoomWriter) -> Result<Vec<OwnedEventId>> {
+        let room_id =
+            writer.room_id.clone().ok_or_else(|| ServerError::Internal("no room".into()))?;
+        txn.put_room(&room_id, &writer.record)?;
+        self.store().commit(txn).await?;
+        let mut caches = self.caches();
+        caches.states.insert(writer.record.current_state, Arc::new(writer.state));
+        let ids = writer.written.iter().map(|(pdu, _)| pdu.event_id().to_owned()).collect();
+        for (pdu, _) in writer.written {
+            caches.pdus.insert(pdu.event_id().to_owned(), pdu);
+        }
+        drop(caches);
+        self.notifier().notify();
+        Ok(ids)
+    }
+
+    /// Builds, authorises and stages one event on top of the writer's current room state.
+    async fn append(
+        &self,
+        txn: &mut Txn,
+        writer: &mut RoomWriter,
+        sender: &UserId,
+        event: NewEvent,
+    ) -> Result<Pdu> {
+        let NewEvent { kind, state_key, content, redacts, transaction } = event;
+        let room_id = match (&writer.room_id, writer.version.room_id_from_create_event()) {
+            (None, true) => None,
+            (room_id, _) => Some(
+                room_id.clone().ok_or_else(|| ServerError::Internal("missing room ID".into()))?,
+            ),
+        };
+        let mut builder = PduBuilder::new(
+            writer.version,
+            room_id,
+            sender.to_owned(),
+            kind.clone(),
+            content,
+            MilliSecondsSinceUnixEpoch(UInt::new_saturating(now_ms())),
+        );
+        builder.state_key = state_key;
+        builder.redacts = redacts.clone();
+        builder.prev_events = writer.record.extremities.clone();
+        builder.prev_depth = UInt::new_saturating(writer.record.max_depth);
+        let auth_keys = builder.auth_types()?;
+        builder.auth_events =
+            auth_keys.iter().filter_map(|key| writer.state.get(key).cloned()).collect();
+        let pdu = builder.build(self.identity())?;
+
+        // The auth rules look at the current state entries they need; load those parsed.
+        let mut needed: Vec<(StateEventType, String)> = auth_keys;
+        needed.push((StateEventType::RoomCreate, String::new()));
+        for key in &needed {
+            if let Some(id) = writer.state.get(key)
+                && !writer.state_pdus.contains_key(id)
+            {
+                let loaded =
+                    match writer.written.iter().find(|(written, _)| written.event_id() == id) {
+                        Some((written, _)) => Some(written.clone()),
+                        None => self.pdu(id).await?.map(|(pdu, _)| pdu),
+                    };
+                if let Some(loaded) = loaded {
+                    writer.state_pdus.insert(id.clone(), loaded);
+                }
+            }
+        }
+        if kind != TimelineEventType::RoomCreate || writer.room_id.is_some() {
+            auth::check_against_state(&pdu, |kind, state_key| {
+                writer
+                    .state
+                    .get(&(kind.clone(), state_key.to_owned()))
+                    .and_then(|id| writer.state_pdus.get(id).cloned())
+            })?;
+        }
+        if kind == TimelineEventType::RoomCreate {
+            writer.room_id = Some(pdu.room_id().to_owned());
+        }
+
+        let event_id = pdu.event_id().to_owned();
+        let room_id = pdu.room_id().to_owned();
+        let stream = txn.next_stream();
+        let state_before = writer.record.current_state;
+        let mut state_after = state_before;
+        if let Some(key) = pdu.state_key_pair() {
+            let mut changes = StateMap::new();
+            changes.insert(key.clone(), event_id.clone());
+            writer.state.insert(key, event_id.clone());
+            let parent = (writer.record.current_state != 0)
+                .then_some((writer.record.current_state, writer.state_chain));
+            let (group, chain) = txn.add_state_group(parent, &changes, &writer.state)?;
+            writer.state_chain = chain;
+            state_after = group;
+            writer.state_pdus.insert(event_id.clone(), pdu.clone());
+        }
+        let stored = StoredEvent {
+            room_id: room_id.clone(),
+            stream,
+            pdu: serde_json::value::RawValue::from_string(pdu.to_canonical_string()?)
+                .map_err(|error| ServerError::Internal(error.to_string()))?,
+            state_before,
+            state_after,
+            redacted_by: None,
+            transaction,
+        };
+        txn.put_event(event_id.as_str(), &stored, true)?;
+
+        if kind == TimelineEventType::RoomMember
+            && let Some(target) = pdu.state_key()
+            && let Ok(target) = UserId::parse(target)
+        {
+            let membership = membership_of(&pdu);
+            let previous = self.store().membership(&target, &room_id).await?;
+            let record = MembershipRecord {
+                membership,
+                event_id: event_id.clone(),
+                stream,
+                forgotten: previous
+                    .is_some_and(|previous| previous.forgotten && previous.membership != "join"),
+            };
+            txn.set_membership(&room_id, &target, &record)?;
+        }
+        if let Some(parent) = relates_to(&pdu) {
+            txn.add_relation(parent.as_str(), stream, event_id.as_str())?;
+        }
+        if let Some(target) = pdu.redacts() {
+            self.apply_redaction(txn, writer, target, &event_id).await?;
+        }
+
+        writer.record.extremities = vec![event_id];
+        writer.record.max_depth = u64::from(pdu.depth());
+        writer.record.last_stream = stream;
+        writer.record.current_state = state_after;
+        writer.written.push((pdu.clone(), stream));
+        Ok(pdu)
+    }
+
+    /// Replaces the stored JSON of a redacted event with its redacted form
+    /// ([redactions](https://spec.matrix.org/v1.16/client-server-api/#redactions)).
+    async fn apply_redaction(
+        &self,
+        txn: &mut Txn,
+        writer: &RoomWriter,
+        target: &EventId,
+        redaction: &EventId,
+    ) -> Result<()> {
+        let Some((pdu, mut stored)) = self.pdu(target).await? else { return Ok(()) };
+        if Some(&stored.room_id) != writer.room_id.as_ref() {
+            return Ok(());
+        }
+        let redacted = pdu.redacted()?;
+        stored.pdu = serde_json::value::RawValue::from_string(redacted.to_canonical_string()?)
+            .map_err(|error| ServerError::Internal(error.to_string()))?;
+        stored.redacted_by = Some(redaction.to_owned());
+        txn.put_event(target.as_str(), &stored, false)?;
+        self.caches().pdus.remove(&target.to_owned());
+        Ok(())
+    }
+}
+
+/// The `membership` of an `m.room.member` event.
+pub(crate) fn membership_of(pdu: &Pdu) -> String {
+    #[derive(serde::Deserialize)]
+    struct Content {
+        membership: String,
+    }
+    serde_json::from_str::<Content>(pdu.content().get())
+        .map(|content| content.membership)
+        .unwrap_or_default()
+}
+
+/// The event this one relates to (`m.relates_to.event_id`), for relations and threads.
+fn relates_to(pdu: &Pdu) -> Option<OwnedEventId> {
+    #[derive(serde::Deserialize)]
+    struct Relation {
+        event_id: OwnedEventId,
+    }
+    #[derive(serde::Deserialize)]
+    struct Content {
+        #[serde(rename = "m.relates_to")]
+        relates_to: Option<Relation>,
+    }
+    serde_json::from_str::<Content>(pdu.content().get())
+        .ok()?
+        .relates_to
+        .map(|relation| relation.event_id)
+}
+
+/// A room's power levels as the server reads them for checks the auth rules do not cover
+/// (redacting others' events, notification levels).
+#[derive(Debug)]
+pub(crate) struct PowerLevels {
+    content: serde_json::Value,
+    /// From room version 12 the creators outrank everyone.
+    creators: Vec<String>,
+    /// The `redact` level.
+    pub(crate) redact: i64,
+}
+
+impl PowerLevels {
+    pub(crate) fn user_level(&self, user_id: &UserId) -> i64 {
+        if self.creators.iter().any(|creator| creator == user_id.as_str()) {
+            return i64::MAX;
+        }
+        self.content
+            .get("users")
+            .and_then(|users| users.get(user_id.as_str()))
+            .and_then(serde_json::Value::as_i64)
+            .or_else(|| self.content.get("users_default").and_then(serde_json::Value::as_i64))
+            .unwrap_or(0)
+    }
+}
+
+impl Server {
+    /// The current power levels of a room (the spec's defaults when there is no event).
+    pub(crate) async fn power_levels(&self, room_id: &RoomId) -> Result<PowerLevels> {
+        let version = self.room_version(room_id).await?;
+        let create = self.state_event(room_id, &StateEventType::RoomCreate, "").await?;
+        let mut creators = Vec::new();
+        if let Some(create) = &create
+            && version.room_id_from_create_event()
+        {
+            {
+                creators.push(create.sender().to_string());
+                let content: serde_json::Value =
+                    serde_json::from_str(create.content().get()).unwrap_or_default();
+                if let Some(additional) =
+                    content.get("additional_creators").and_then(serde_json::Value::as_array)
+                {
+                    creators.extend(
+                        additional.iter().filter_map(serde_json::Value::as_str).map(str::to_owned),
+                    );
+                }
+            }
+        }
+        let event = self.state_event(room_id, &StateEventType::RoomPowerLevels, "").await?;
+        let content: serde_json::Value = match &event {
+            Some(event) => serde_json::from_str(event.content().get()).unwrap_or_default(),
+            // Without power levels the creator has 100 and everyone else 0.
+            None => match &create {
+                Some(create) => serde_json::json!({ "users": { create.sender().as_str(): 100 } }),
+                None => serde_json::json!({}),
+            },
+        };
+        let redact = content.get("redact").and_then(serde_json::Value::as_i64).unwrap_or(50);
+        Ok(PowerLevels { content, creators, redact })
+    }
+}
