@@ -136,6 +136,18 @@ impl Server {
         events: Vec<NewEvent>,
     ) -> Result<Vec<OwnedEventId>> {
         let _guard = self.write_lock().await;
+        // A client transaction that already produced an event returns that event, checked
+        // under the write lock so two concurrent retries cannot both send.
+        if let Some(origin) = events.first().and_then(|event| event.transaction.as_ref())
+            && let Some(existing) = self
+                .store()
+                .transaction_event(sender.as_str(), &origin.device_id, &origin.txn_id)
+                .await?
+        {
+            let existing = OwnedEventId::try_from(existing)
+                .map_err(|error| ServerError::Internal(error.to_string()))?;
+            return Ok(vec![existing]);
+        }
         let (record, state) = self.current_state(room_id).await?;
         let version = record.version.parse::<RoomVersion>()?;
         let state_chain = self
@@ -303,6 +315,14 @@ impl Server {
             transaction,
         };
         txn.put_event(event_id.as_str(), &stored, true)?;
+        if let Some(origin) = &stored.transaction {
+            txn.put_transaction(
+                sender.as_str(),
+                &origin.device_id,
+                &origin.txn_id,
+                event_id.as_str(),
+            )?;
+        }
 
         if kind == TimelineEventType::RoomMember
             && let Some(target) = pdu.state_key()
@@ -419,17 +439,15 @@ impl Server {
         if let Some(create) = &create
             && version.room_id_from_create_event()
         {
+            creators.push(create.sender().to_string());
+            let content: serde_json::Value =
+                serde_json::from_str(create.content().get()).unwrap_or_default();
+            if let Some(additional) =
+                content.get("additional_creators").and_then(serde_json::Value::as_array)
             {
-                creators.push(create.sender().to_string());
-                let content: serde_json::Value =
-                    serde_json::from_str(create.content().get()).unwrap_or_default();
-                if let Some(additional) =
-                    content.get("additional_creators").and_then(serde_json::Value::as_array)
-                {
-                    creators.extend(
-                        additional.iter().filter_map(serde_json::Value::as_str).map(str::to_owned),
-                    );
-                }
+                creators.extend(
+                    additional.iter().filter_map(serde_json::Value::as_str).map(str::to_owned),
+                );
             }
         }
         let event = self.state_event(room_id, &StateEventType::RoomPowerLevels, "").await?;

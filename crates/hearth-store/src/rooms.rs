@@ -21,6 +21,9 @@ use crate::{
 /// many reads while a state event costs one small delta.
 pub const MAX_STATE_CHAIN: u32 = 32;
 
+/// The state group of the empty state.
+pub const EMPTY_STATE_GROUP: u64 = 0;
+
 /// An event as stored: its PDU JSON once, plus where it sits locally.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredEvent {
@@ -145,8 +148,13 @@ impl Store {
         self.get(Table::StateGroups, &Key::new().u64(group).build()).await
     }
 
-    /// The full state of a group: its snapshot with every delta on the way applied.
+    /// The full state of a group: its snapshot with every delta on the way applied. Group 0
+    /// is the empty state (before a room's create event); no stored group has that ID since
+    /// stream positions start at 1.
     pub async fn state(&self, group: u64) -> Result<StateMap, StoreError> {
+        if group == EMPTY_STATE_GROUP {
+            return Ok(StateMap::new());
+        }
         let mut chain = Vec::new();
         let mut next = Some(group);
         while let Some(id) = next {

@@ -1,0 +1,128 @@
+//! Rooms end to end through the handlers: create, invite, join, chat, paginate, redact.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{enc, register, request, server};
+use serde_json::json;
+
+#[tokio::test]
+async fn two_users_chat_in_a_room() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let room = alice.create_room(&server, json!({ "name": "Chat", "invite": [bob.user_id] })).await;
+
+    let sync = bob.sync(&server, None, "").await;
+    assert!(sync["rooms"]["invite"][&room].is_object(), "{sync}");
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+    bob.post(&server, &format!("/_matrix/client/v3/join/{}", enc(&room)), json!({})).await.ok();
+
+    let first = alice.send_text(&server, &room, "hello bob").await;
+    bob.send_text(&server, &room, "hi alice").await;
+
+    let sync = bob.sync(&server, Some(&since), "").await;
+    let timeline = &sync["rooms"]["join"][&room]["timeline"]["events"];
+    let bodies: Vec<&str> =
+        timeline.as_array().unwrap().iter().filter_map(|e| e["content"]["body"].as_str()).collect();
+    assert_eq!(bodies, ["hello bob", "hi alice"], "{sync}");
+
+    let messages = alice
+        .get(&server, &format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", enc(&room)))
+        .await
+        .ok();
+    let kinds: Vec<&str> =
+        messages["chunk"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"m.room.message"));
+    assert_eq!(kinds.last(), Some(&"m.room.create"));
+
+    let path = format!("/_matrix/client/v3/rooms/{}/redact/{}/r1", enc(&room), enc(&first));
+    alice.put(&server, &path, json!({ "reason": "oops" })).await.ok();
+    let event = bob
+        .get(&server, &format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&first)))
+        .await
+        .ok();
+    assert_eq!(event["content"], json!({}), "{event}");
+    assert!(event["unsigned"]["redacted_because"].is_object(), "{event}");
+
+    // Bob may not redact Alice's event: default power levels need 50.
+    let second = alice.send_text(&server, &room, "keep this").await;
+    let path = format!("/_matrix/client/v3/rooms/{}/redact/{}/r2", enc(&room), enc(&second));
+    let reply = bob.put(&server, &path, json!({})).await;
+    assert_eq!((reply.status, reply.errcode()), (403, "M_FORBIDDEN"));
+}
+
+#[tokio::test]
+async fn transaction_ids_are_idempotent_per_device() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    let room = alice.create_room(&server, json!({})).await;
+    let path = format!("/_matrix/client/v3/rooms/{}/send/m.room.message/same", enc(&room));
+    let first =
+        alice.put(&server, &path, json!({ "body": "once", "msgtype": "m.text" })).await.ok();
+    let again =
+        alice.put(&server, &path, json!({ "body": "once", "msgtype": "m.text" })).await.ok();
+    assert_eq!(first["event_id"], again["event_id"]);
+    let sync = alice.sync(&server, None, "").await;
+    let timeline = sync["rooms"]["join"][&room]["timeline"]["events"].as_array().unwrap().clone();
+    let sent: Vec<_> = timeline.iter().filter(|e| e["type"] == "m.room.message").collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["unsigned"]["transaction_id"], "same");
+}
+
+#[tokio::test]
+async fn bad_requests_get_matrix_errors() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    let reply = request(&server, "GET", "/_matrix/client/v3/account/whoami", None, None).await;
+    assert_eq!((reply.status, reply.errcode()), (401, "M_MISSING_TOKEN"));
+    let reply =
+        request(&server, "GET", "/_matrix/client/v3/account/whoami", Some("nope"), None).await;
+    assert_eq!((reply.status, reply.errcode()), (401, "M_UNKNOWN_TOKEN"));
+    let reply = request(&server, "GET", "/_matrix/client/v3/no/such/endpoint", None, None).await;
+    assert_eq!((reply.status, reply.errcode()), (404, "M_UNRECOGNIZED"));
+    let reply =
+        request(&server, "DELETE", "/_matrix/client/v3/account/whoami", Some(&alice.token), None)
+            .await;
+    assert_eq!((reply.status, reply.errcode()), (405, "M_UNRECOGNIZED"));
+    let reply = common::raw(
+        &server,
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        Some(&alice.token),
+        b"{not json".to_vec(),
+        None,
+    )
+    .await;
+    assert_eq!((reply.status, reply.errcode()), (400, "M_NOT_JSON"));
+    let reply = alice
+        .post(&server, "/_matrix/client/v3/createRoom", json!({ "invite": "not-a-list" }))
+        .await;
+    assert_eq!((reply.status, reply.errcode()), (400, "M_BAD_JSON"));
+    let reply = alice
+        .post(
+            &server,
+            &format!("/_matrix/client/v3/rooms/{}/join", enc("not-a-room-id")),
+            json!({}),
+        )
+        .await;
+    assert_eq!((reply.status, reply.errcode()), (400, "M_INVALID_PARAM"));
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let reply = common::raw(
+        &server,
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        Some(&alice.token),
+        big,
+        None,
+    )
+    .await;
+    assert_eq!((reply.status, reply.errcode()), (413, "M_TOO_LARGE"));
+    let reply =
+        alice.post(&server, "/_matrix/client/v3/createRoom", json!({ "room_version": "1" })).await;
+    assert_eq!((reply.status, reply.errcode()), (400, "M_UNSUPPORTED_ROOM_VERSION"));
+    let reply = alice
+        .get(&server, &format!("/_matrix/client/v3/rooms/{}/messages?dir=b", enc("!unknown:x")))
+        .await;
+    assert_eq!((reply.status, reply.errcode()), (403, "M_FORBIDDEN"));
+}
