@@ -20,7 +20,8 @@ pub use self::{
     memory::MemoryBackend,
     receipts::{ReceiptChange, ReceiptRecord},
     rooms::{
-        MAX_STATE_CHAIN, MembershipRecord, RoomRecord, StateGroup, StoredEvent, TransactionOrigin,
+        EMPTY_STATE_GROUP, MAX_STATE_CHAIN, MembershipRecord, RoomRecord, StateGroup, StoredEvent,
+        TransactionOrigin,
     },
     store::{SCHEMA_VERSION, Store, Txn},
 };
