@@ -7,6 +7,7 @@ pub mod conformance;
 mod directory;
 mod error;
 mod keys;
+mod media;
 mod memory;
 mod receipts;
 mod rooms;
@@ -17,6 +18,7 @@ pub use self::{
     backend::{Backend, Direction, KeyRange, Table, WriteBatch, WriteOp},
     directory::AliasRecord,
     error::StoreError,
+    media::MediaRecord,
     memory::MemoryBackend,
     receipts::{ReceiptChange, ReceiptRecord},
     rooms::{

@@ -79,4 +79,14 @@ pub(crate) fn routes(router: &mut Router) {
     router.authed(ephemeral::set_read_marker);
     router.authed(ephemeral::set_presence);
     router.authed(ephemeral::get_presence);
+
+    router.authed(media::create_content);
+    router.authed(media::get_content);
+    router.authed(media::get_content_as_filename);
+    router.authed(media::get_content_thumbnail);
+    router.authed(media::get_media_config);
+    router.public(media::legacy::get_content);
+    router.public(media::legacy::get_content_as_filename);
+    router.public(media::legacy::get_content_thumbnail);
+    router.authed(media::legacy::get_media_config);
 }
