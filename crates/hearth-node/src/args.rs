@@ -1,0 +1,119 @@
+//! The command line.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use hearth_server::Registration;
+
+pub(crate) const USAGE: &str = "\
+usage: hearth-node --data DIR --listen ADDR:PORT [--open-registration | --registration-token TOKEN]
+                   [--max-upload-bytes N]
+
+  --data DIR                  where the database lives (created if missing)
+  --listen ADDR:PORT          address to serve HTTP on (port 0 picks a free one)
+  --open-registration         anyone may create an account
+  --registration-token TOKEN  accounts need this token (m.login.registration_token)
+  --max-upload-bytes N        largest media upload accepted (default 50 MiB)";
+
+#[derive(Debug)]
+pub(crate) struct Args {
+    pub(crate) data: PathBuf,
+    pub(crate) listen: SocketAddr,
+    pub(crate) registration: Registration,
+    pub(crate) max_upload_bytes: Option<u64>,
+}
+
+impl Args {
+    pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut data = None;
+        let mut listen = None;
+        let mut registration = Registration::Closed;
+        let mut max_upload_bytes = None;
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+            match arg.as_str() {
+                "--data" => data = Some(PathBuf::from(value("--data")?)),
+                "--listen" => {
+                    let text = value("--listen")?;
+                    listen = Some(
+                        text.parse().map_err(|_| format!("--listen: {text:?} is not ADDR:PORT"))?,
+                    );
+                }
+                "--open-registration" => {
+                    if registration != Registration::Closed {
+                        return Err(
+                            "choose one of --open-registration and --registration-token".into()
+                        );
+                    }
+                    registration = Registration::Open;
+                }
+                "--registration-token" => {
+                    let token = value("--registration-token")?;
+                    if registration != Registration::Closed {
+                        return Err(
+                            "choose one of --open-registration and --registration-token".into()
+                        );
+                    }
+                    if token.is_empty() {
+                        return Err("--registration-token must not be empty".into());
+                    }
+                    registration = Registration::Token(token);
+                }
+                "--max-upload-bytes" => {
+                    let text = value("--max-upload-bytes")?;
+                    max_upload_bytes =
+                        Some(text.parse().map_err(|_| {
+                            format!("--max-upload-bytes: {text:?} is not a number")
+                        })?);
+                }
+                "-h" | "--help" => return Err("help".into()),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(Args {
+            data: data.ok_or("--data DIR is required")?,
+            listen: listen.ok_or("--listen ADDR:PORT is required")?,
+            registration,
+            max_upload_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::parse(args.iter().map(|arg| (*arg).to_owned()))
+    }
+
+    #[test]
+    fn parses_the_documented_flags() {
+        let args =
+            parse(&["--data", "/tmp/x", "--listen", "127.0.0.1:0", "--registration-token", "t"])
+                .unwrap();
+        assert_eq!(args.registration, Registration::Token("t".into()));
+        assert_eq!(args.listen.port(), 0);
+        assert!(parse(&["--data", "d", "--listen", "127.0.0.1:1", "--open-registration"]).is_ok());
+    }
+
+    #[test]
+    fn bad_command_lines_say_why() {
+        assert!(parse(&["--listen", "127.0.0.1:0"]).unwrap_err().contains("--data"));
+        assert!(parse(&["--data", "d", "--listen", "nope"]).unwrap_err().contains("ADDR:PORT"));
+        assert!(
+            parse(&[
+                "--data",
+                "d",
+                "--listen",
+                "127.0.0.1:0",
+                "--open-registration",
+                "--registration-token",
+                "t"
+            ])
+            .unwrap_err()
+            .contains("choose one")
+        );
+        assert!(parse(&["--bogus"]).unwrap_err().contains("unknown argument"));
+        assert!(parse(&["--data"]).unwrap_err().contains("needs a value"));
+    }
+}
