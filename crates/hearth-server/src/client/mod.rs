@@ -8,6 +8,7 @@ pub(crate) mod keys;
 pub(crate) mod media;
 pub(crate) mod membership;
 pub(crate) mod message;
+pub(crate) mod profile;
 pub(crate) mod push;
 pub(crate) mod room;
 pub(crate) mod sync;
@@ -89,4 +90,8 @@ pub(crate) fn routes(router: &mut Router) {
     router.public(media::legacy::get_content_as_filename);
     router.public(media::legacy::get_content_thumbnail);
     router.authed(media::legacy::get_media_config);
+
+    router.public(profile::get_profile);
+    router.public(profile::get_profile_field);
+    router.authed(profile::set_profile_field);
 }
