@@ -12,6 +12,7 @@ pub(crate) mod profile;
 pub(crate) mod push;
 pub(crate) mod room;
 pub(crate) mod sync;
+pub(crate) mod user_directory;
 
 use std::sync::Arc;
 
@@ -94,4 +95,6 @@ pub(crate) fn routes(router: &mut Router) {
     router.public(profile::get_profile);
     router.public(profile::get_profile_field);
     router.authed(profile::set_profile_field);
+
+    router.authed(user_directory::search_users);
 }
