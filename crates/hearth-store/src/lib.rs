@@ -5,6 +5,7 @@ mod accounts;
 pub mod backend;
 pub mod conformance;
 mod directory;
+mod e2ee;
 mod error;
 mod keys;
 mod media;
@@ -17,6 +18,7 @@ pub use self::{
     accounts::{AccountDataChange, AccountDataRecord, DeviceRecord, TokenRecord, UserRecord},
     backend::{Backend, Direction, KeyRange, Table, WriteBatch, WriteOp},
     directory::AliasRecord,
+    e2ee::{BackupVersionRecord, FallbackKeyRecord, ToDeviceRecord},
     error::StoreError,
     media::MediaRecord,
     memory::MemoryBackend,

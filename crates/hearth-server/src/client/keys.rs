@@ -1,28 +1,437 @@
-//! End-to-end encryption support. (Being built: key upload/query/claim, to-device, backups.)
+//! End-to-end encryption keys: upload, query, claim, changes, cross-signing and signatures
+//! ([spec](https://spec.matrix.org/v1.16/client-server-api/#end-to-end-encryption)), and the
+//! end-to-end parts of sync.
 
-use hearth_core::ruma::{OwnedRoomId, OwnedUserId, api::client::sync::sync_events};
-use hearth_store::{MembershipRecord, Txn};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{Server, client::sync::SyncRequest, error::Result};
+use hearth_core::ruma::{
+    OneTimeKeyAlgorithm, OwnedOneTimeKeyId, OwnedRoomId, OwnedUserId, UInt, UserId,
+    api::client::{
+        keys::{
+            claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures,
+            upload_signing_keys,
+        },
+        sync::sync_events,
+    },
+    serde::Raw,
+};
+use hearth_store::{FallbackKeyRecord, MembershipRecord, Txn};
+use serde_json::Value;
+
+use crate::{
+    Authed, Server, ServerError, client::message::parse_token, client::sync::SyncRequest,
+    error::Result, events::to_raw,
+};
+
+/// The most to-device messages one sync delivers.
+const TO_DEVICE_LIMIT: usize = 100;
+
+fn to_value<T>(raw: &Raw<T>) -> Result<Value> {
+    serde_json::from_str(raw.json().get()).map_err(|error| ServerError::BadJson(error.to_string()))
+}
+
+/// Merges the `signatures` of `new` into `stored`.
+fn merge_signatures(stored: &mut Value, new: &Value) {
+    let Some(new) = new.get("signatures").and_then(Value::as_object) else { return };
+    let signatures = &mut stored["signatures"];
+    if !signatures.is_object() {
+        *signatures = Value::Object(Default::default());
+    }
+    for (signer, keys) in new {
+        let Some(keys) = keys.as_object() else { continue };
+        let entry = &mut signatures[signer];
+        if !entry.is_object() {
+            *entry = Value::Object(Default::default());
+        }
+        for (key_id, signature) in keys {
+            entry[key_id] = signature.clone();
+        }
+    }
+}
 
 impl Server {
     /// Removes a device's end-to-end keys with the device.
     pub(crate) async fn delete_device_keys(
         &self,
-        _txn: &mut Txn,
-        _user_id: &OwnedUserId,
-        _device_id: &str,
+        txn: &mut Txn,
+        user_id: &OwnedUserId,
+        device_id: &str,
     ) -> Result<()> {
+        let user = user_id.as_str();
+        txn.delete_device_keys(user, device_id);
+        for (algorithm, key_id, _) in self.store().one_time_keys(user, device_id).await? {
+            txn.delete_one_time_key(user, device_id, &algorithm, &key_id);
+        }
+        for (algorithm, _) in self.store().fallback_keys(user, device_id).await? {
+            txn.delete_fallback_key(user, device_id, &algorithm);
+        }
+        let messages =
+            self.store().to_device_messages(user, device_id, 0, u64::MAX, usize::MAX).await?;
+        for (stream, _) in messages {
+            txn.delete_to_device(user, device_id, stream);
+        }
+        txn.put_key_change(user)?;
         Ok(())
+    }
+
+    async fn one_time_key_counts(
+        &self,
+        user_id: &str,
+        device_id: &str,
+    ) -> Result<BTreeMap<OneTimeKeyAlgorithm, UInt>> {
+        let mut counts = BTreeMap::new();
+        counts.insert(OneTimeKeyAlgorithm::SignedCurve25519, UInt::MIN);
+        for (algorithm, _, _) in self.store().one_time_keys(user_id, device_id).await? {
+            let count = counts.entry(OneTimeKeyAlgorithm::from(algorithm.as_str())).or_default();
+            *count = count.saturating_add(UInt::from(1u32));
+        }
+        Ok(counts)
     }
 
     /// The end-to-end parts of a sync response.
     pub(crate) async fn sync_e2ee(
         &self,
-        _sync: &SyncRequest<'_>,
-        _memberships: &[(OwnedRoomId, MembershipRecord)],
-        _response: &mut sync_events::v3::Response,
+        sync: &SyncRequest<'_>,
+        memberships: &[(OwnedRoomId, MembershipRecord)],
+        response: &mut sync_events::v3::Response,
     ) -> Result<()> {
+        let user = sync.authed.user_id.as_str();
+        let device = sync.authed.device_id.as_str();
+        let since = sync.since.map_or(0, |since| since.stream);
+
+        // The client has seen everything up to `since`: forget it.
+        if since > 0 {
+            let acknowledged =
+                self.store().to_device_messages(user, device, 0, since, usize::MAX).await?;
+            if !acknowledged.is_empty() {
+                let _guard = self.write_lock().await;
+                let mut txn = self.store().transaction();
+                for (stream, _) in acknowledged {
+                    txn.delete_to_device(user, device, stream);
+                }
+                self.store().commit(txn).await?;
+            }
+        }
+        let messages = self
+            .store()
+            .to_device_messages(user, device, since, sync.now.stream, TO_DEVICE_LIMIT)
+            .await?;
+        for (_, message) in messages {
+            response.to_device.events.push(to_raw(&serde_json::json!({
+                "sender": message.sender,
+                "type": message.event_type,
+                "content": message.content,
+            }))?);
+        }
+
+        if let Some(since) = sync.since {
+            let changed: BTreeSet<String> = self
+                .store()
+                .key_changes(since.stream, sync.now.stream)
+                .await?
+                .into_iter()
+                .map(|(_, user)| user)
+                .collect();
+            if !changed.is_empty() {
+                let interesting =
+                    self.users_sharing_rooms(&sync.authed.user_id, memberships).await?;
+                for user_id in interesting {
+                    if changed.contains(user_id.as_str()) {
+                        response.device_lists.changed.push(user_id);
+                    }
+                }
+            }
+        }
+
+        response.device_one_time_keys_count = self.one_time_key_counts(user, device).await?;
+        let unused = self
+            .store()
+            .fallback_keys(user, device)
+            .await?
+            .into_iter()
+            .filter(|(_, key)| !key.used)
+            .map(|(algorithm, _)| OneTimeKeyAlgorithm::from(algorithm.as_str()))
+            .collect();
+        response.device_unused_fallback_key_types = Some(unused);
         Ok(())
     }
+
+    /// The user and everyone joined to a room the user is joined to.
+    async fn users_sharing_rooms(
+        &self,
+        user_id: &OwnedUserId,
+        memberships: &[(OwnedRoomId, MembershipRecord)],
+    ) -> Result<BTreeSet<OwnedUserId>> {
+        let mut users = BTreeSet::from([user_id.clone()]);
+        for (room_id, membership) in memberships {
+            if membership.membership != "join" {
+                continue;
+            }
+            for (member, state) in self.store().room_members(room_id).await? {
+                if state == "join" {
+                    users.insert(member);
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    fn is_local(&self, user_id: &UserId) -> bool {
+        user_id.server_name() == self.server_name()
+    }
+}
+
+/// `POST /_matrix/client/v3/keys/upload`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3keysupload)).
+pub(crate) async fn upload_keys(
+    server: Server,
+    authed: Authed,
+    request: upload_keys::v3::Request,
+) -> Result<upload_keys::v3::Response> {
+    let user = authed.user_id.as_str();
+    let device = authed.device_id.as_str();
+    {
+        let _guard = server.write_lock().await;
+        let mut txn = server.store().transaction();
+        if let Some(keys) = &request.device_keys {
+            let keys = to_value(keys)?;
+            if keys["user_id"] != user || keys["device_id"] != device {
+                return Err(ServerError::InvalidParam(
+                    "device keys are for another user or device".into(),
+                ));
+            }
+            if server.store().device_keys(user, device).await?.as_ref() != Some(&keys) {
+                txn.put_device_keys(user, device, &keys)?;
+                txn.put_key_change(user)?;
+            }
+        }
+        for (key_id, key) in &request.one_time_keys {
+            txn.put_one_time_key(
+                user,
+                device,
+                key_id.algorithm().as_str(),
+                key_id.key_name().as_str(),
+                &to_value(key)?,
+            )?;
+        }
+        for (key_id, key) in &request.fallback_keys {
+            let record = FallbackKeyRecord {
+                key_id: key_id.key_name().as_str().to_owned(),
+                key: to_value(key)?,
+                used: false,
+            };
+            txn.put_fallback_key(user, device, key_id.algorithm().as_str(), &record)?;
+        }
+        if !txn.is_empty() {
+            server.store().commit(txn).await?;
+            server.notifier().notify();
+        }
+    }
+    Ok(upload_keys::v3::Response::new(server.one_time_key_counts(user, device).await?))
+}
+
+/// `POST /_matrix/client/v3/keys/query`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3keysquery)):
+/// local users only for now.
+pub(crate) async fn get_keys(
+    server: Server,
+    authed: Authed,
+    request: get_keys::v3::Request,
+) -> Result<get_keys::v3::Response> {
+    let mut response = get_keys::v3::Response::new();
+    for (user_id, devices) in &request.device_keys {
+        if !server.is_local(user_id) {
+            continue;
+        }
+        let user = user_id.as_str();
+        let mut found = BTreeMap::new();
+        for (device_id, keys) in server.store().all_device_keys(user).await? {
+            if !devices.is_empty() && !devices.iter().any(|wanted| wanted.as_str() == device_id) {
+                continue;
+            }
+            let mut keys = keys;
+            if let Some(device) = server.store().device(user, &device_id).await?
+                && let Some(name) = device.display_name
+            {
+                keys["unsigned"]["device_display_name"] = Value::String(name);
+            }
+            found.insert(device_id.into(), to_raw(&keys)?);
+        }
+        response.device_keys.insert(user_id.clone(), found);
+        if let Some(key) = server.store().cross_signing_key(user, "master").await? {
+            response.master_keys.insert(user_id.clone(), to_raw(&key)?);
+        }
+        if let Some(key) = server.store().cross_signing_key(user, "self_signing").await? {
+            response.self_signing_keys.insert(user_id.clone(), to_raw(&key)?);
+        }
+        if *user_id == authed.user_id
+            && let Some(key) = server.store().cross_signing_key(user, "user_signing").await?
+        {
+            response.user_signing_keys.insert(user_id.clone(), to_raw(&key)?);
+        }
+    }
+    Ok(response)
+}
+
+/// `POST /_matrix/client/v3/keys/claim`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3keysclaim)):
+/// one one-time key per device, or its fallback key when none is left.
+pub(crate) async fn claim_keys(
+    server: Server,
+    _authed: Authed,
+    request: claim_keys::v3::Request,
+) -> Result<claim_keys::v3::Response> {
+    let _guard = server.write_lock().await;
+    let mut txn = server.store().transaction();
+    let mut claimed = BTreeMap::new();
+    for (user_id, devices) in &request.one_time_keys {
+        if !server.is_local(user_id) {
+            continue;
+        }
+        let user = user_id.as_str();
+        let mut user_keys = BTreeMap::new();
+        for (device_id, algorithm) in devices {
+            let device = device_id.as_str();
+            let algorithm = algorithm.as_str();
+            let otk = server
+                .store()
+                .one_time_keys(user, device)
+                .await?
+                .into_iter()
+                .find(|(alg, _, _)| alg == algorithm);
+            let (key_id, key) = if let Some((_, key_id, key)) = otk {
+                txn.delete_one_time_key(user, device, algorithm, &key_id);
+                (key_id, key)
+            } else if let Some((_, mut fallback)) = server
+                .store()
+                .fallback_keys(user, device)
+                .await?
+                .into_iter()
+                .find(|(alg, _)| alg == algorithm)
+            {
+                let key = fallback.key.clone();
+                if !fallback.used {
+                    fallback.used = true;
+                    txn.put_fallback_key(user, device, algorithm, &fallback)?;
+                }
+                (fallback.key_id, key)
+            } else {
+                continue;
+            };
+            let full_id = format!("{algorithm}:{key_id}");
+            let full_id = OwnedOneTimeKeyId::try_from(full_id.as_str())
+                .map_err(|_| ServerError::Internal(format!("stored key ID {full_id}")))?;
+            user_keys.insert(device_id.clone(), BTreeMap::from([(full_id, to_raw(&key)?)]));
+        }
+        claimed.insert(user_id.clone(), user_keys);
+    }
+    if !txn.is_empty() {
+        server.store().commit(txn).await?;
+        server.notifier().notify();
+    }
+    Ok(claim_keys::v3::Response::new(claimed))
+}
+
+/// `GET /_matrix/client/v3/keys/changes`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3keyschanges)).
+pub(crate) async fn get_key_changes(
+    server: Server,
+    authed: Authed,
+    request: get_key_changes::v3::Request,
+) -> Result<get_key_changes::v3::Response> {
+    let from = parse_token(&request.from)?;
+    let to = parse_token(&request.to)?;
+    let changed: BTreeSet<String> =
+        server.store().key_changes(from, to).await?.into_iter().map(|(_, user)| user).collect();
+    let memberships = server.store().memberships(&authed.user_id).await?;
+    let users = server.users_sharing_rooms(&authed.user_id, &memberships).await?;
+    let changed = users.into_iter().filter(|user| changed.contains(user.as_str())).collect();
+    Ok(get_key_changes::v3::Response::new(changed, Vec::new()))
+}
+
+/// `POST /_matrix/client/v3/keys/device_signing/upload`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3keysdevice_signingupload)):
+/// user-interactive authentication unless the user has no master key yet.
+pub(crate) async fn upload_signing_keys(
+    server: Server,
+    authed: Authed,
+    request: upload_signing_keys::v3::Request,
+) -> Result<upload_signing_keys::v3::Response> {
+    let user = authed.user_id.as_str();
+    if server.store().cross_signing_key(user, "master").await?.is_some() {
+        let flows = server.account_flows(&authed.user_id).await?;
+        server.user_interactive_auth(request.auth.as_ref(), &flows, Some(&authed.user_id)).await?;
+    }
+    let _guard = server.write_lock().await;
+    let mut txn = server.store().transaction();
+    for (usage, key) in [
+        ("master", &request.master_key),
+        ("self_signing", &request.self_signing_key),
+        ("user_signing", &request.user_signing_key),
+    ] {
+        if let Some(key) = key {
+            let key = to_value(key)?;
+            if key["user_id"] != user {
+                return Err(ServerError::InvalidParam(format!("{usage} key is for another user")));
+            }
+            txn.put_cross_signing_key(user, usage, &key)?;
+        }
+    }
+    if !txn.is_empty() {
+        txn.put_key_change(user)?;
+        server.store().commit(txn).await?;
+        server.notifier().notify();
+    }
+    Ok(upload_signing_keys::v3::Response::new())
+}
+
+/// `POST /_matrix/client/v3/keys/signatures/upload`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3keyssignaturesupload)):
+/// signatures are merged into the stored device and cross-signing keys.
+pub(crate) async fn upload_signatures(
+    server: Server,
+    _authed: Authed,
+    request: upload_signatures::v3::Request,
+) -> Result<upload_signatures::v3::Response> {
+    let _guard = server.write_lock().await;
+    let mut txn = server.store().transaction();
+    for (user_id, signed) in &request.signed_keys {
+        if !server.is_local(user_id) {
+            continue;
+        }
+        let user = user_id.as_str();
+        let signed = serde_json::to_value(signed)
+            .map_err(|error| ServerError::BadJson(error.to_string()))?;
+        let Some(signed) = signed.as_object() else { continue };
+        let mut changed = false;
+        for (key_id, new) in signed {
+            if let Some(mut stored) = server.store().device_keys(user, key_id).await? {
+                merge_signatures(&mut stored, new);
+                txn.put_device_keys(user, key_id, &stored)?;
+                changed = true;
+                continue;
+            }
+            for usage in ["master", "self_signing", "user_signing"] {
+                let Some(mut stored) = server.store().cross_signing_key(user, usage).await? else {
+                    continue;
+                };
+                let matches = stored["keys"]
+                    .as_object()
+                    .is_some_and(|keys| keys.values().any(|key| key.as_str() == Some(key_id)));
+                if matches {
+                    merge_signatures(&mut stored, new);
+                    txn.put_cross_signing_key(user, usage, &stored)?;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            txn.put_key_change(user)?;
+        }
+    }
+    if !txn.is_empty() {
+        server.store().commit(txn).await?;
+        server.notifier().notify();
+    }
+    Ok(upload_signatures::v3::Response::new())
 }

@@ -2,6 +2,8 @@
 
 pub(crate) mod account;
 pub(crate) mod account_data;
+pub(crate) mod backup;
+pub(crate) mod devices;
 pub(crate) mod discovery;
 pub(crate) mod ephemeral;
 pub(crate) mod keys;
@@ -12,6 +14,7 @@ pub(crate) mod profile;
 pub(crate) mod push;
 pub(crate) mod room;
 pub(crate) mod sync;
+pub(crate) mod to_device;
 pub(crate) mod user_directory;
 
 use std::sync::Arc;
@@ -75,6 +78,35 @@ pub(crate) fn routes(router: &mut Router) {
     router.authed(message::joined_members);
 
     router.authed(sync::sync_events);
+
+    router.authed(keys::upload_keys);
+    router.authed(keys::get_keys);
+    router.authed(keys::claim_keys);
+    router.authed(keys::get_key_changes);
+    router.authed(keys::upload_signing_keys);
+    router.authed(keys::upload_signatures);
+    router.authed(to_device::send_event_to_device);
+
+    router.authed(backup::create_backup_version);
+    router.authed(backup::update_backup_version);
+    router.authed(backup::get_latest_backup_info);
+    router.authed(backup::get_backup_info);
+    router.authed(backup::delete_backup_version);
+    router.authed(backup::add_backup_keys);
+    router.authed(backup::add_backup_keys_for_room);
+    router.authed(backup::add_backup_keys_for_session);
+    router.authed(backup::get_backup_keys);
+    router.authed(backup::get_backup_keys_for_room);
+    router.authed(backup::get_backup_keys_for_session);
+    router.authed(backup::delete_backup_keys);
+    router.authed(backup::delete_backup_keys_for_room);
+    router.authed(backup::delete_backup_keys_for_session);
+
+    router.authed(devices::get_devices);
+    router.authed(devices::get_device);
+    router.authed(devices::update_device);
+    router.authed(devices::delete_device);
+    router.authed(devices::delete_devices);
 
     router.authed(ephemeral::create_typing_event);
     router.authed(ephemeral::create_receipt);
