@@ -38,6 +38,7 @@ macro_rules! conformance_suite {
             schema_is_versioned, stream_positions_survive_reopen, state_groups_rebuild_state,
             timelines_scan_by_position, memberships_index_both_ways, accounts_and_tokens,
             account_data_changes_are_indexed, aliases_and_directory,
+            e2ee_keys_messages_and_backups,
         );
     };
     (@tests $new:expr; $($name:ident),* $(,)?) => {
@@ -469,4 +470,85 @@ pub async fn aliases_and_directory(backend: Arc<dyn Backend>) {
     assert!(store.alias("#one:x").await.unwrap().is_none());
     assert_eq!(store.room_aliases(&room).await.unwrap(), vec!["#two:x".to_owned()]);
     assert!(!store.is_public(&room).await.unwrap());
+}
+
+pub async fn e2ee_keys_messages_and_backups(backend: Arc<dyn Backend>) {
+    use serde_json::json;
+
+    use crate::{BackupVersionRecord, FallbackKeyRecord, ToDeviceRecord};
+
+    let store = Store::open(backend).await.unwrap();
+    let (alice, bob) = ("@alice:x", "@bob:x");
+    let mut txn = store.transaction();
+    txn.put_device_keys(alice, "DEV1", &json!({"device_id": "DEV1"})).unwrap();
+    txn.put_device_keys(alice, "DEV2", &json!({"device_id": "DEV2"})).unwrap();
+    txn.put_device_keys(bob, "DEV1", &json!({"device_id": "bob"})).unwrap();
+    txn.put_one_time_key(alice, "DEV1", "signed_curve25519", "A", &json!({"key": "a"})).unwrap();
+    txn.put_one_time_key(alice, "DEV1", "signed_curve25519", "B", &json!({"key": "b"})).unwrap();
+    let fallback = FallbackKeyRecord { key_id: "F".into(), key: json!({"key": "f"}), used: false };
+    txn.put_fallback_key(alice, "DEV1", "signed_curve25519", &fallback).unwrap();
+    txn.put_cross_signing_key(alice, "master", &json!({"usage": ["master"]})).unwrap();
+    let first_change = txn.put_key_change(alice).unwrap();
+    let message =
+        ToDeviceRecord { sender: bob.into(), event_type: "m.test".into(), content: json!({}) };
+    let first_message = txn.put_to_device(alice, "DEV1", &message).unwrap();
+    let second_message = txn.put_to_device(alice, "DEV1", &message).unwrap();
+    txn.put_to_device(alice, "DEV2", &message).unwrap();
+    let second_change = txn.put_key_change(bob).unwrap();
+    let backup = BackupVersionRecord { algorithm: "alg".into(), auth_data: json!({}), etag: 1 };
+    txn.put_backup_version(alice, 1, &backup).unwrap();
+    txn.put_backup_version(alice, 2, &backup).unwrap();
+    txn.put_backup_key(alice, 1, "!r1:x", "s1", &json!({"n": 1})).unwrap();
+    txn.put_backup_key(alice, 1, "!r1:x", "s10", &json!({"n": 10})).unwrap();
+    txn.put_backup_key(alice, 1, "!r2:x", "s2", &json!({"n": 2})).unwrap();
+    txn.put_backup_key(alice, 2, "!r1:x", "s1", &json!({"n": 3})).unwrap();
+    store.commit(txn).await.unwrap();
+
+    let devices = store.all_device_keys(alice).await.unwrap();
+    assert_eq!(devices.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["DEV1", "DEV2"]);
+    assert_eq!(store.device_keys(bob, "DEV1").await.unwrap(), Some(json!({"device_id": "bob"})));
+    let otks = store.one_time_keys(alice, "DEV1").await.unwrap();
+    assert_eq!(otks.len(), 2);
+    assert_eq!((otks[0].0.as_str(), otks[0].1.as_str()), ("signed_curve25519", "A"));
+    assert!(store.one_time_keys(alice, "DEV2").await.unwrap().is_empty());
+    let fallbacks = store.fallback_keys(alice, "DEV1").await.unwrap();
+    assert_eq!(fallbacks, [("signed_curve25519".to_owned(), fallback)]);
+    assert!(store.cross_signing_key(alice, "master").await.unwrap().is_some());
+    assert!(store.cross_signing_key(alice, "self_signing").await.unwrap().is_none());
+
+    let changes = store.key_changes(0, u64::MAX).await.unwrap();
+    assert_eq!(changes, [(first_change, alice.to_owned()), (second_change, bob.to_owned())]);
+    let later = store.key_changes(first_change, second_change).await.unwrap();
+    assert_eq!(later, [(second_change, bob.to_owned())]);
+
+    let messages = store.to_device_messages(alice, "DEV1", 0, u64::MAX, 10).await.unwrap();
+    assert_eq!(
+        messages.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [first_message, second_message]
+    );
+    let after = store.to_device_messages(alice, "DEV1", first_message, u64::MAX, 10).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(store.to_device_messages(alice, "DEV1", 0, u64::MAX, 1).await.unwrap().len(), 1);
+
+    assert_eq!(store.backup_versions(alice).await.unwrap().len(), 2);
+    assert_eq!(store.backup_version(alice, 1).await.unwrap(), Some(backup));
+    assert_eq!(store.backup_keys(alice, 1, None, None).await.unwrap().len(), 3);
+    assert_eq!(store.backup_keys(alice, 1, Some("!r1:x"), None).await.unwrap().len(), 2);
+    let session = store.backup_keys(alice, 1, Some("!r1:x"), Some("s1")).await.unwrap();
+    assert_eq!(session, [("!r1:x".to_owned(), "s1".to_owned(), json!({"n": 1}))]);
+
+    let mut txn = store.transaction();
+    txn.delete_device_keys(alice, "DEV1");
+    txn.delete_one_time_key(alice, "DEV1", "signed_curve25519", "A");
+    txn.delete_fallback_key(alice, "DEV1", "signed_curve25519");
+    txn.delete_to_device(alice, "DEV1", first_message);
+    txn.delete_backup_key(alice, 1, "!r1:x", "s1");
+    txn.delete_backup_version(alice, 2);
+    store.commit(txn).await.unwrap();
+    assert!(store.device_keys(alice, "DEV1").await.unwrap().is_none());
+    assert_eq!(store.one_time_keys(alice, "DEV1").await.unwrap().len(), 1);
+    assert!(store.fallback_keys(alice, "DEV1").await.unwrap().is_empty());
+    assert_eq!(store.to_device_messages(alice, "DEV1", 0, u64::MAX, 10).await.unwrap().len(), 1);
+    assert_eq!(store.backup_keys(alice, 1, None, None).await.unwrap().len(), 2);
+    assert_eq!(store.backup_versions(alice).await.unwrap().len(), 1);
 }

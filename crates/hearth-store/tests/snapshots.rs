@@ -19,9 +19,9 @@ use hearth_core::{
     ruma::{events::StateEventType, owned_event_id, owned_room_id, owned_user_id},
 };
 use hearth_store::{
-    AliasRecord, Backend, DeviceRecord, Direction, KeyRange, MembershipRecord, MemoryBackend,
-    RoomRecord, SCHEMA_VERSION, Store, StoredEvent, Table, TransactionOrigin, UserRecord,
-    conformance::block_on,
+    AliasRecord, Backend, BackupVersionRecord, DeviceRecord, Direction, FallbackKeyRecord,
+    KeyRange, MembershipRecord, MemoryBackend, RoomRecord, SCHEMA_VERSION, Store, StoredEvent,
+    Table, ToDeviceRecord, TransactionOrigin, UserRecord, conformance::block_on,
 };
 use serde_json::value::to_raw_value;
 
@@ -112,6 +112,48 @@ async fn populate(store: &Store) {
     let alias = AliasRecord { room_id: room.clone(), creator: alice.to_string() };
     txn.put_alias("#room:hearth.test", &alias).unwrap();
     txn.set_public(&room, true);
+
+    // End-to-end encryption: device, one-time, fallback and cross-signing keys, a key change,
+    // a to-device message, a backup version and a backed-up key.
+    let alice_id = alice.as_str();
+    txn.put_device_keys(alice_id, "PHONE", &serde_json::json!({"device_id": "PHONE"})).unwrap();
+    txn.put_one_time_key(
+        alice_id,
+        "PHONE",
+        "signed_curve25519",
+        "AAAAAQ",
+        &serde_json::json!({"key": "otk"}),
+    )
+    .unwrap();
+    let fallback = FallbackKeyRecord {
+        key_id: "AAAAAg".into(),
+        key: serde_json::json!({"key": "fallback", "fallback": true}),
+        used: true,
+    };
+    txn.put_fallback_key(alice_id, "PHONE", "signed_curve25519", &fallback).unwrap();
+    txn.put_cross_signing_key(alice_id, "master", &serde_json::json!({"usage": ["master"]}))
+        .unwrap();
+    txn.put_key_change(alice_id).unwrap();
+    let message = ToDeviceRecord {
+        sender: alice.to_string(),
+        event_type: "m.room_key_request".into(),
+        content: serde_json::json!({"action": "request"}),
+    };
+    txn.put_to_device(alice_id, "PHONE", &message).unwrap();
+    let backup = BackupVersionRecord {
+        algorithm: "m.megolm_backup.v1.curve25519-aes-sha2".into(),
+        auth_data: serde_json::json!({"public_key": "pk"}),
+        etag: 1,
+    };
+    txn.put_backup_version(alice_id, 1, &backup).unwrap();
+    txn.put_backup_key(
+        alice_id,
+        1,
+        room.as_str(),
+        "session",
+        &serde_json::json!({"is_verified": true}),
+    )
+    .unwrap();
 
     store.commit(txn).await.unwrap();
 }
@@ -225,6 +267,14 @@ fn every_record_type_is_in_the_snapshot() {
         Table::Aliases,
         Table::RoomAliases,
         Table::PublicRooms,
+        Table::ToDevice,
+        Table::DeviceKeys,
+        Table::OneTimeKeys,
+        Table::FallbackKeys,
+        Table::CrossSigningKeys,
+        Table::KeyChanges,
+        Table::BackupVersions,
+        Table::BackupKeys,
     ];
     for table in filled {
         let rows = block_on(backend.scan(table, KeyRange::prefix(b""), Direction::Forward, 1));
