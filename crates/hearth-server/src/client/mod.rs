@@ -4,6 +4,7 @@ pub(crate) mod account;
 pub(crate) mod account_data;
 pub(crate) mod backup;
 pub(crate) mod devices;
+pub(crate) mod directory;
 pub(crate) mod discovery;
 pub(crate) mod ephemeral;
 pub(crate) mod keys;
@@ -129,4 +130,13 @@ pub(crate) fn routes(router: &mut Router) {
     router.authed(profile::set_profile_field);
 
     router.authed(user_directory::search_users);
+
+    router.authed(directory::create_alias);
+    router.public(directory::get_alias);
+    router.authed(directory::delete_alias);
+    router.authed(directory::aliases);
+    router.public(directory::get_room_visibility);
+    router.authed(directory::set_room_visibility);
+    router.public(directory::get_public_rooms);
+    router.authed(directory::get_public_rooms_filtered);
 }
