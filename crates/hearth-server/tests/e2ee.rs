@@ -184,7 +184,7 @@ async fn room_key_backup_versions_and_keys() {
     assert_eq!(info["etag"], etag, "{info}");
 
     // A newer version makes the old one the wrong one to write to.
-    alice.post(&server, "/_matrix/client/v3/room_keys/version", algorithm).await.ok();
+    alice.post(&server, "/_matrix/client/v3/room_keys/version", algorithm.clone()).await.ok();
     let wrong = alice
         .put(
             &server,
@@ -202,6 +202,16 @@ async fn room_key_backup_versions_and_keys() {
     let path = format!("/_matrix/client/v3/room_keys/keys?version={version}");
     let deleted = alice.delete(&server, &path, None).await.ok();
     assert_eq!(deleted["count"], 0, "{deleted}");
+
+    // A deleted version is gone, and its number is not handed out again.
+    let latest = alice.get(&server, "/_matrix/client/v3/room_keys/version").await.ok();
+    let latest = latest["version"].as_str().unwrap().to_owned();
+    let path = format!("/_matrix/client/v3/room_keys/version/{latest}");
+    alice.delete(&server, &path, None).await.ok();
+    assert_eq!(alice.get(&server, &path).await.status, 404);
+    let again = alice.post(&server, "/_matrix/client/v3/room_keys/version", algorithm).await.ok();
+    assert_ne!(again["version"], latest, "{again}");
+    assert_ne!(again["version"], version, "{again}");
 }
 
 #[tokio::test]

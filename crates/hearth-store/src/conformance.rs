@@ -495,7 +495,12 @@ pub async fn e2ee_keys_messages_and_backups(backend: Arc<dyn Backend>) {
     let second_message = txn.put_to_device(alice, "DEV1", &message).unwrap();
     txn.put_to_device(alice, "DEV2", &message).unwrap();
     let second_change = txn.put_key_change(bob).unwrap();
-    let backup = BackupVersionRecord { algorithm: "alg".into(), auth_data: json!({}), etag: 1 };
+    let backup = BackupVersionRecord {
+        algorithm: "alg".into(),
+        auth_data: json!({}),
+        etag: 1,
+        deleted: false,
+    };
     txn.put_backup_version(alice, 1, &backup).unwrap();
     txn.put_backup_version(alice, 2, &backup).unwrap();
     txn.put_backup_key(alice, 1, "!r1:x", "s1", &json!({"n": 1})).unwrap();

@@ -45,6 +45,9 @@ pub struct BackupVersionRecord {
     pub auth_data: Value,
     /// Changes whenever the stored keys change.
     pub etag: u64,
+    /// A deleted version stays as a tombstone so that its number is never reused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 fn reader_at(key: &[u8], skip: usize) -> Result<KeyReader<'_>, StoreError> {

@@ -144,6 +144,7 @@ async fn populate(store: &Store) {
         algorithm: "m.megolm_backup.v1.curve25519-aes-sha2".into(),
         auth_data: serde_json::json!({"public_key": "pk"}),
         etag: 1,
+        deleted: true,
     };
     txn.put_backup_version(alice_id, 1, &backup).unwrap();
     txn.put_backup_key(

@@ -58,7 +58,17 @@ fn better(new: &Value, old: &Value) -> bool {
 
 impl Server {
     async fn latest_backup(&self, user: &str) -> Result<Option<(u64, BackupVersionRecord)>> {
-        Ok(self.store().backup_versions(user).await?.into_iter().next_back())
+        let versions = self.store().backup_versions(user).await?;
+        Ok(versions.into_iter().rev().find(|(_, record)| !record.deleted))
+    }
+
+    /// A version that exists and is not deleted.
+    async fn live_backup(&self, user: &str, version: &str) -> Result<(u64, BackupVersionRecord)> {
+        let version = parse_version(version)?;
+        match self.store().backup_version(user, version).await? {
+            Some(record) if !record.deleted => Ok((version, record)),
+            _ => Err(not_found()),
+        }
     }
 
     /// The version that keys may be written to: it must be the current one.
@@ -116,8 +126,7 @@ impl Server {
         session: Option<&str>,
     ) -> Result<(String, UInt)> {
         let _guard = self.write_lock().await;
-        let version = parse_version(version)?;
-        let mut record = self.store().backup_version(user, version).await?.ok_or_else(not_found)?;
+        let (version, mut record) = self.live_backup(user, version).await?;
         let keys = self.store().backup_keys(user, version, room, session).await?;
         if !keys.is_empty() {
             let mut txn = self.store().transaction();
@@ -153,9 +162,12 @@ pub(crate) async fn create_backup_version(
     let user = authed.user_id.as_str();
     let (algorithm, auth_data) = algorithm_parts(&request.algorithm)?;
     let _guard = server.write_lock().await;
-    let version = server.latest_backup(user).await?.map_or(1, |(version, _)| version + 1);
+    // Deleted versions count too: a version number is never reused.
+    let versions = server.store().backup_versions(user).await?;
+    let version = versions.last().map_or(1, |(version, _)| version + 1);
+    let record = BackupVersionRecord { algorithm, auth_data, etag: 0, deleted: false };
     let mut txn = server.store().transaction();
-    txn.put_backup_version(user, version, &BackupVersionRecord { algorithm, auth_data, etag: 0 })?;
+    txn.put_backup_version(user, version, &record)?;
     server.store().commit(txn).await?;
     Ok(create_backup_version::v3::Response::new(version.to_string()))
 }
@@ -171,8 +183,7 @@ pub(crate) async fn update_backup_version(
     let user = authed.user_id.as_str();
     let (algorithm, auth_data) = algorithm_parts(&request.algorithm)?;
     let _guard = server.write_lock().await;
-    let version = parse_version(&request.version)?;
-    let mut record = server.store().backup_version(user, version).await?.ok_or_else(not_found)?;
+    let (version, mut record) = server.live_backup(user, &request.version).await?;
     if record.algorithm != algorithm {
         return Err(ServerError::InvalidParam("the algorithm of a backup cannot change".into()));
     }
@@ -204,8 +215,7 @@ pub(crate) async fn get_backup_info(
     request: get_backup_info::v3::Request,
 ) -> Result<get_backup_info::v3::Response> {
     let user = authed.user_id.as_str();
-    let version = parse_version(&request.version)?;
-    let record = server.store().backup_version(user, version).await?.ok_or_else(not_found)?;
+    let (version, record) = server.live_backup(user, &request.version).await?;
     let (algorithm, count, etag) = server.backup_info(user, version, record).await?;
     Ok(get_backup_info::v3::Response::new(algorithm, count, etag, version.to_string()))
 }
@@ -220,13 +230,13 @@ pub(crate) async fn delete_backup_version(
 ) -> Result<delete_backup_version::v3::Response> {
     let user = authed.user_id.as_str();
     let _guard = server.write_lock().await;
-    let version = parse_version(&request.version)?;
-    server.store().backup_version(user, version).await?.ok_or_else(not_found)?;
+    let (version, mut record) = server.live_backup(user, &request.version).await?;
     let mut txn = server.store().transaction();
     for (room, session, _) in server.store().backup_keys(user, version, None, None).await? {
         txn.delete_backup_key(user, version, &room, &session);
     }
-    txn.delete_backup_version(user, version);
+    record.deleted = true;
+    txn.put_backup_version(user, version, &record)?;
     server.store().commit(txn).await?;
     Ok(delete_backup_version::v3::Response::new())
 }
@@ -296,8 +306,7 @@ async fn stored_keys(
     session: Option<&str>,
 ) -> Result<Vec<(String, String, Value)>> {
     let user = authed.user_id.as_str();
-    let version = parse_version(version)?;
-    server.store().backup_version(user, version).await?.ok_or_else(not_found)?;
+    let (version, _) = server.live_backup(user, version).await?;
     Ok(server.store().backup_keys(user, version, room, session).await?)
 }
 

@@ -23,9 +23,6 @@ use crate::{
     error::Result, events::to_raw,
 };
 
-/// The most to-device messages one sync delivers.
-const TO_DEVICE_LIMIT: usize = 100;
-
 fn to_value<T>(raw: &Raw<T>) -> Result<Value> {
     serde_json::from_str(raw.json().get()).map_err(|error| ServerError::BadJson(error.to_string()))
 }
@@ -98,6 +95,7 @@ impl Server {
         let user = sync.authed.user_id.as_str();
         let device = sync.authed.device_id.as_str();
         let since = sync.since.map_or(0, |since| since.stream);
+        // Everything up to `now` is delivered at once: the next token acknowledges it all.
 
         // The client has seen everything up to `since`: forget it.
         if since > 0 {
@@ -114,7 +112,7 @@ impl Server {
         }
         let messages = self
             .store()
-            .to_device_messages(user, device, since, sync.now.stream, TO_DEVICE_LIMIT)
+            .to_device_messages(user, device, since, sync.now.stream, usize::MAX)
             .await?;
         for (_, message) in messages {
             response.to_device.events.push(to_raw(&serde_json::json!({
