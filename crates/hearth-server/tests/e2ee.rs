@@ -253,3 +253,35 @@ async fn deleting_a_device_needs_the_password() {
     let query = alice.post(&server, "/_matrix/client/v3/keys/query", body).await.ok();
     assert_eq!(query["device_keys"][&alice.user_id], json!({}), "{query}");
 }
+
+#[tokio::test]
+async fn signatures_and_device_names_show_in_queries() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    upload(&server, &alice, json!({ "device_keys": device_keys(&alice) })).await;
+    let master =
+        json!({ "user_id": alice.user_id, "usage": ["master"], "keys": { "ed25519:mk": "mk" } });
+    let path = "/_matrix/client/v3/keys/device_signing/upload";
+    alice.post(&server, path, json!({ "master_key": master })).await.ok();
+
+    let mut signed_device = device_keys(&alice);
+    signed_device["signatures"][&alice.user_id]["ed25519:ssk"] = json!("device-sig");
+    let mut signed_master = master.clone();
+    signed_master["signatures"] = json!({ &alice.user_id: { "ed25519:DEV": "master-sig" } });
+    let body = json!({ &alice.user_id: { &alice.device_id: signed_device, "mk": signed_master } });
+    alice.post(&server, "/_matrix/client/v3/keys/signatures/upload", body).await.ok();
+
+    let path = format!("/_matrix/client/v3/devices/{}", enc(&alice.device_id));
+    alice.put(&server, &path, json!({ "display_name": "Laptop" })).await.ok();
+    assert_eq!(alice.get(&server, &path).await.ok()["display_name"], "Laptop");
+
+    let body = json!({ "device_keys": { &alice.user_id: [] } });
+    let query = alice.post(&server, "/_matrix/client/v3/keys/query", body).await.ok();
+    let device = &query["device_keys"][&alice.user_id][&alice.device_id];
+    let signatures = &device["signatures"][&alice.user_id];
+    assert_eq!(signatures["ed25519:ssk"], "device-sig", "{query}");
+    assert_eq!(signatures[format!("ed25519:{}", alice.device_id)], "sig", "{query}");
+    assert_eq!(device["unsigned"]["device_display_name"], "Laptop", "{query}");
+    let master = &query["master_keys"][&alice.user_id];
+    assert_eq!(master["signatures"][&alice.user_id]["ed25519:DEV"], "master-sig", "{query}");
+}
