@@ -51,7 +51,8 @@ impl Server {
         sync: &SyncRequest<'_>,
         response: &mut hearth_core::ruma::api::client::sync::sync_events::v3::Response,
     ) -> Result<()> {
-        for (event_type, content) in self.account_data_since(sync, None).await? {
+        let data = self.with_default_push_rules(sync, self.account_data_since(sync, None).await?);
+        for (event_type, content) in data {
             response
                 .account_data
                 .events

@@ -139,4 +139,14 @@ pub(crate) fn routes(router: &mut Router) {
     router.authed(directory::set_room_visibility);
     router.public(directory::get_public_rooms);
     router.authed(directory::get_public_rooms_filtered);
+
+    router.authed(push::get_pushrules_all);
+    router.authed(push::get_pushrules_global_scope);
+    router.authed(push::get_pushrule);
+    router.authed(push::set_pushrule);
+    router.authed(push::delete_pushrule);
+    router.authed(push::get_pushrule_enabled);
+    router.authed(push::set_pushrule_enabled);
+    router.authed(push::get_pushrule_actions);
+    router.authed(push::set_pushrule_actions);
 }

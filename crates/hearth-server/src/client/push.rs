@@ -1,16 +1,269 @@
-//! Push rules and notification counts. (Being built: the default rule set and its evaluation.)
+//! Push rules and notification counts
+//! ([spec](https://spec.matrix.org/v1.16/client-server-api/#push-rules)).
+//!
+//! A user's rules are the server-default set until they change one; from then on the whole set
+//! lives in their global account data under `m.push_rules`, as clients also read it.
 
-use hearth_core::ruma::{RoomId, UserId, api::client::sync::sync_events::UnreadNotificationsCount};
+use hearth_core::ruma::{
+    RoomId, UInt, UserId,
+    api::client::{
+        push::{
+            RuleKind, delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled,
+            get_pushrules_all, get_pushrules_global_scope, set_pushrule, set_pushrule_actions,
+            set_pushrule_enabled,
+        },
+        sync::sync_events::UnreadNotificationsCount,
+    },
+    push::{PushConditionRoomCtx, Ruleset},
+    serde::Raw,
+};
+use hearth_store::Direction;
+use serde_json::{Value, json};
 
-use crate::{Server, error::Result};
+use crate::{Authed, Server, ServerError, client::sync::SyncRequest, error::Result};
+
+/// The account data type holding a user's rules.
+const PUSH_RULES: &str = "m.push_rules";
+
+/// How many events back from the newest the notification count looks at most.
+const MAX_COUNTED_EVENTS: usize = 1_000;
 
 impl Server {
-    /// A room's unread notification counts for a user.
+    /// A user's push rules: stored ones, or the server defaults.
+    pub(crate) async fn push_rules(&self, user_id: &UserId) -> Result<Ruleset> {
+        if let Some(record) = self.store().account_data(user_id.as_str(), None, PUSH_RULES).await? {
+            #[derive(serde::Deserialize)]
+            struct Content {
+                global: Ruleset,
+            }
+            if let Ok(content) = serde_json::from_str::<Content>(record.content.get()) {
+                return Ok(content.global);
+            }
+        }
+        Ok(Ruleset::server_default(user_id))
+    }
+
+    async fn save_push_rules(&self, user_id: &UserId, rules: &Ruleset) -> Result<()> {
+        let content = serde_json::value::to_raw_value(&json!({ "global": rules }))
+            .map_err(|error| ServerError::Internal(error.to_string()))?;
+        self.put_account_data(user_id, None, PUSH_RULES, content).await
+    }
+
+    /// Global account data for sync, with the default push rules added to an initial sync when
+    /// the user never changed them (clients expect `m.push_rules` there).
+    pub(crate) fn with_default_push_rules(
+        &self,
+        sync: &SyncRequest<'_>,
+        mut data: Vec<(String, Value)>,
+    ) -> Vec<(String, Value)> {
+        if sync.since.is_none() && !data.iter().any(|(event_type, _)| event_type == PUSH_RULES) {
+            let rules = Ruleset::server_default(&sync.authed.user_id);
+            data.push((PUSH_RULES.to_owned(), json!({ "global": rules })));
+        }
+        data
+    }
+
+    /// A room's unread notification counts for a user: the events after their latest read
+    /// receipt (public or private) whose push actions notify, and those that highlight. At most
+    /// the newest [`MAX_COUNTED_EVENTS`] events are looked at. Rules that need the room's power
+    /// levels (`@room` mentions) do not match, as no power levels are given to the evaluation.
     pub(crate) async fn unread_notifications(
         &self,
-        _user_id: &UserId,
-        _room_id: &RoomId,
+        user_id: &UserId,
+        room_id: &RoomId,
     ) -> Result<UnreadNotificationsCount> {
-        Ok(UnreadNotificationsCount::new())
+        let mut read_up_to = 0;
+        for receipt_type in ["m.read", "m.read.private"] {
+            for thread in ["", "main"] {
+                let Some(receipt) =
+                    self.store().receipt(room_id, receipt_type, thread, user_id.as_str()).await?
+                else {
+                    continue;
+                };
+                if let Some(event) = self.store().event(receipt.event_id.as_str()).await? {
+                    read_up_to = read_up_to.max(event.stream);
+                }
+            }
+        }
+        let now = self.store().current_stream();
+        let events = self
+            .store()
+            .timeline(room_id, read_up_to, now, Direction::Backward, MAX_COUNTED_EVENTS)
+            .await?;
+        let mut counts = UnreadNotificationsCount::new();
+        if events.is_empty() {
+            counts.notification_count = Some(UInt::MIN);
+            counts.highlight_count = Some(UInt::MIN);
+            return Ok(counts);
+        }
+        let rules = self.push_rules(user_id).await?;
+        let members = self
+            .store()
+            .room_members(room_id)
+            .await?
+            .iter()
+            .filter(|(_, membership)| membership == "join")
+            .count();
+        let display_name = self
+            .store()
+            .user(user_id)
+            .await?
+            .and_then(|user| user.displayname)
+            .unwrap_or_else(|| user_id.localpart().to_owned());
+        let context = PushConditionRoomCtx::new(
+            room_id.to_owned(),
+            UInt::new_saturating(members as u64),
+            user_id.to_owned(),
+            display_name,
+        );
+        let (mut notify, mut highlight) = (0u64, 0u64);
+        for (_, event_id) in events {
+            let Some(stored) = self.store().event(event_id.as_str()).await? else { continue };
+            let event = Raw::<Value>::from_json(stored.pdu);
+            if event.get_field::<String>("sender").ok().flatten().as_deref()
+                == Some(user_id.as_str())
+            {
+                continue;
+            }
+            let actions = rules.get_actions(&event, &context).await;
+            if actions.iter().any(|action| action.should_notify()) {
+                notify += 1;
+                if actions.iter().any(|action| action.is_highlight()) {
+                    highlight += 1;
+                }
+            }
+        }
+        counts.notification_count = Some(UInt::new_saturating(notify));
+        counts.highlight_count = Some(UInt::new_saturating(highlight));
+        Ok(counts)
     }
+}
+
+fn rule_not_found(kind: &RuleKind, rule_id: &str) -> ServerError {
+    ServerError::NotFound(format!("no {kind} push rule {rule_id}"))
+}
+
+/// `GET /_matrix/client/v3/pushrules/`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3pushrules)).
+pub(crate) async fn get_pushrules_all(
+    server: Server,
+    authed: Authed,
+    _request: get_pushrules_all::v3::Request,
+) -> Result<get_pushrules_all::v3::Response> {
+    Ok(get_pushrules_all::v3::Response::new(server.push_rules(&authed.user_id).await?))
+}
+
+/// `GET /_matrix/client/v3/pushrules/global/`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3pushrulesglobal)).
+pub(crate) async fn get_pushrules_global_scope(
+    server: Server,
+    authed: Authed,
+    _request: get_pushrules_global_scope::v3::Request,
+) -> Result<get_pushrules_global_scope::v3::Response> {
+    Ok(get_pushrules_global_scope::v3::Response::new(server.push_rules(&authed.user_id).await?))
+}
+
+/// `GET /_matrix/client/v3/pushrules/global/{kind}/{ruleId}`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3pushrulesglobalkindruleid)).
+pub(crate) async fn get_pushrule(
+    server: Server,
+    authed: Authed,
+    request: get_pushrule::v3::Request,
+) -> Result<get_pushrule::v3::Response> {
+    let rules = server.push_rules(&authed.user_id).await?;
+    let rule = rules
+        .get(request.kind.clone(), &request.rule_id)
+        .ok_or_else(|| rule_not_found(&request.kind, &request.rule_id))?;
+    Ok(get_pushrule::v3::Response::new(rule.to_owned().into()))
+}
+
+/// `PUT /_matrix/client/v3/pushrules/global/{kind}/{ruleId}`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#put_matrixclientv3pushrulesglobalkindruleid)).
+pub(crate) async fn set_pushrule(
+    server: Server,
+    authed: Authed,
+    request: set_pushrule::v3::Request,
+) -> Result<set_pushrule::v3::Response> {
+    let mut rules = server.push_rules(&authed.user_id).await?;
+    rules
+        .insert(request.rule, request.after.as_deref(), request.before.as_deref())
+        .map_err(|error| ServerError::InvalidParam(error.to_string()))?;
+    server.save_push_rules(&authed.user_id, &rules).await?;
+    Ok(set_pushrule::v3::Response::new())
+}
+
+/// `DELETE /_matrix/client/v3/pushrules/global/{kind}/{ruleId}`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#delete_matrixclientv3pushrulesglobalkindruleid)).
+pub(crate) async fn delete_pushrule(
+    server: Server,
+    authed: Authed,
+    request: delete_pushrule::v3::Request,
+) -> Result<delete_pushrule::v3::Response> {
+    let mut rules = server.push_rules(&authed.user_id).await?;
+    if rules.get(request.kind.clone(), &request.rule_id).is_none() {
+        return Err(rule_not_found(&request.kind, &request.rule_id));
+    }
+    rules
+        .remove(request.kind, &request.rule_id)
+        .map_err(|error| ServerError::Forbidden(error.to_string()))?;
+    server.save_push_rules(&authed.user_id, &rules).await?;
+    Ok(delete_pushrule::v3::Response::new())
+}
+
+/// `GET /_matrix/client/v3/pushrules/global/{kind}/{ruleId}/enabled`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3pushrulesglobalkindruleidenabled)).
+pub(crate) async fn get_pushrule_enabled(
+    server: Server,
+    authed: Authed,
+    request: get_pushrule_enabled::v3::Request,
+) -> Result<get_pushrule_enabled::v3::Response> {
+    let rules = server.push_rules(&authed.user_id).await?;
+    let rule = rules
+        .get(request.kind.clone(), &request.rule_id)
+        .ok_or_else(|| rule_not_found(&request.kind, &request.rule_id))?;
+    Ok(get_pushrule_enabled::v3::Response::new(rule.enabled()))
+}
+
+/// `PUT /_matrix/client/v3/pushrules/global/{kind}/{ruleId}/enabled`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#put_matrixclientv3pushrulesglobalkindruleidenabled)).
+pub(crate) async fn set_pushrule_enabled(
+    server: Server,
+    authed: Authed,
+    request: set_pushrule_enabled::v3::Request,
+) -> Result<set_pushrule_enabled::v3::Response> {
+    let mut rules = server.push_rules(&authed.user_id).await?;
+    rules
+        .set_enabled(request.kind.clone(), &request.rule_id, request.enabled)
+        .map_err(|_| rule_not_found(&request.kind, &request.rule_id))?;
+    server.save_push_rules(&authed.user_id, &rules).await?;
+    Ok(set_pushrule_enabled::v3::Response::new())
+}
+
+/// `GET /_matrix/client/v3/pushrules/global/{kind}/{ruleId}/actions`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3pushrulesglobalkindruleidactions)).
+pub(crate) async fn get_pushrule_actions(
+    server: Server,
+    authed: Authed,
+    request: get_pushrule_actions::v3::Request,
+) -> Result<get_pushrule_actions::v3::Response> {
+    let rules = server.push_rules(&authed.user_id).await?;
+    let rule = rules
+        .get(request.kind.clone(), &request.rule_id)
+        .ok_or_else(|| rule_not_found(&request.kind, &request.rule_id))?;
+    Ok(get_pushrule_actions::v3::Response::new(rule.actions().to_vec()))
+}
+
+/// `PUT /_matrix/client/v3/pushrules/global/{kind}/{ruleId}/actions`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#put_matrixclientv3pushrulesglobalkindruleidactions)).
+pub(crate) async fn set_pushrule_actions(
+    server: Server,
+    authed: Authed,
+    request: set_pushrule_actions::v3::Request,
+) -> Result<set_pushrule_actions::v3::Response> {
+    let mut rules = server.push_rules(&authed.user_id).await?;
+    rules
+        .set_actions(request.kind.clone(), &request.rule_id, request.actions)
+        .map_err(|_| rule_not_found(&request.kind, &request.rule_id))?;
+    server.save_push_rules(&authed.user_id, &rules).await?;
+    Ok(set_pushrule_actions::v3::Response::new())
 }
