@@ -70,12 +70,16 @@ async fn notification_counts_follow_messages_and_receipts() {
     let path = format!("/_matrix/client/v3/rooms/{}/send/m.room.message/m1", enc(&room));
     let content =
         json!({ "msgtype": "m.text", "body": "look", "m.mentions": { "user_ids": [bob.user_id] } });
+    alice.put(&server, &path, content).await.ok();
+    assert_eq!(counts(&server, &bob, &room).await, (json!(2), json!(1)));
+    // A room mention highlights when the sender may notify the room (Alice created it).
+    let path = format!("/_matrix/client/v3/rooms/{}/send/m.room.message/m2", enc(&room));
+    let content = json!({ "msgtype": "m.text", "body": "all", "m.mentions": { "room": true } });
     let reply = alice.put(&server, &path, content).await.ok();
     let mention = reply["event_id"].as_str().unwrap().to_owned();
-    assert_eq!(counts(&server, &bob, &room).await, (json!(2), json!(1)));
-    // Bob's own messages never count.
+    assert_eq!(counts(&server, &bob, &room).await, (json!(3), json!(2)));
     bob.send_text(&server, &room, "reading").await;
-    assert_eq!(counts(&server, &bob, &room).await, (json!(2), json!(1)));
+    assert_eq!(counts(&server, &bob, &room).await, (json!(3), json!(2)));
 
     let path = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(&mention));
     bob.post(&server, &path, json!({})).await.ok();

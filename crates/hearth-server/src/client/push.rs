@@ -5,7 +5,7 @@
 //! lives in their global account data under `m.push_rules`, as clients also read it.
 
 use hearth_core::ruma::{
-    RoomId, UInt, UserId,
+    OwnedUserId, RoomId, UInt, UserId,
     api::client::{
         push::{
             RuleKind, delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled,
@@ -14,7 +14,11 @@ use hearth_core::ruma::{
         },
         sync::sync_events::UnreadNotificationsCount,
     },
-    push::{PushConditionRoomCtx, Ruleset},
+    events::{
+        StateEventType,
+        room::power_levels::{RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource},
+    },
+    push::{PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset},
     serde::Raw,
 };
 use hearth_store::Direction;
@@ -63,10 +67,30 @@ impl Server {
         data
     }
 
+    /// The room's power levels as push conditions read them (who may notify the whole room).
+    async fn push_power_levels(&self, room_id: &RoomId) -> Result<PushConditionPowerLevelsCtx> {
+        let version = self.room_version(room_id).await?;
+        let content: Option<RoomPowerLevelsEventContent> = self
+            .state_event(room_id, &StateEventType::RoomPowerLevels, "")
+            .await?
+            .and_then(|pdu| serde_json::from_str(pdu.content().get()).ok());
+        let creators: Vec<OwnedUserId> = self
+            .state_event(room_id, &StateEventType::RoomCreate, "")
+            .await?
+            .map(|create| create.sender().to_owned())
+            .into_iter()
+            .collect();
+        let levels = RoomPowerLevels::new(
+            RoomPowerLevelsSource::from(content),
+            &version.rules().authorization,
+            creators,
+        );
+        Ok(levels.into())
+    }
+
     /// A room's unread notification counts for a user: the events after their latest read
     /// receipt (public or private) whose push actions notify, and those that highlight. At most
-    /// the newest [`MAX_COUNTED_EVENTS`] events are looked at. Rules that need the room's power
-    /// levels (`@room` mentions) do not match, as no power levels are given to the evaluation.
+    /// the newest [`MAX_COUNTED_EVENTS`] events are looked at.
     pub(crate) async fn unread_notifications(
         &self,
         user_id: &UserId,
@@ -110,12 +134,13 @@ impl Server {
             .await?
             .and_then(|user| user.displayname)
             .unwrap_or_else(|| user_id.localpart().to_owned());
-        let context = PushConditionRoomCtx::new(
+        let mut context = PushConditionRoomCtx::new(
             room_id.to_owned(),
             UInt::new_saturating(members as u64),
             user_id.to_owned(),
             display_name,
         );
+        context.power_levels = Some(self.push_power_levels(room_id).await?);
         let (mut notify, mut highlight) = (0u64, 0u64);
         for (_, event_id) in events {
             let Some(stored) = self.store().event(event_id.as_str()).await? else { continue };
