@@ -43,6 +43,13 @@ async fn profile_changes_are_readable_and_reach_member_events() {
     assert_eq!(member["displayname"], "Alice", "{member}");
     assert_eq!(member["avatar_url"], "mxc://x/abc", "{member}");
 
+    // Clearing the avatar reaches the member event too.
+    alice.delete(&server, &format!("{profile}/avatar_url"), None).await.ok();
+    let reply = request(&server, "GET", &profile, None, None).await.ok();
+    assert_eq!(reply, json!({ "displayname": "Alice" }));
+    let member = alice.get(&server, &path).await.ok();
+    assert!(member.get("avatar_url").is_none(), "{member}");
+
     // Nobody else may change it.
     let bob = register(&server, "bob").await;
     let reply =

@@ -128,6 +128,7 @@ pub(crate) fn routes(router: &mut Router) {
     router.public(profile::get_profile);
     router.public(profile::get_profile_field);
     router.authed(profile::set_profile_field);
+    router.authed(profile::delete_profile_field);
 
     router.authed(user_directory::search_users);
 

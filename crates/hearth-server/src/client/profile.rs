@@ -4,7 +4,8 @@
 use hearth_core::ruma::{
     UserId,
     api::client::profile::{
-        ProfileFieldName, ProfileFieldValue, get_profile, get_profile_field, set_profile_field,
+        ProfileFieldName, ProfileFieldValue, delete_profile_field, get_profile, get_profile_field,
+        set_profile_field,
     },
 };
 use hearth_store::UserRecord;
@@ -68,38 +69,66 @@ pub(crate) async fn set_profile_field(
     authed: Authed,
     request: set_profile_field::v3::Request,
 ) -> Result<set_profile_field::v3::Response> {
-    if authed.user_id != request.user_id {
-        return Err(ServerError::Forbidden("you can only change your own profile".into()));
-    }
-    {
-        let _guard = server.write_lock().await;
-        let mut user = server.profile_user(&authed.user_id).await?;
-        let previous = (user.displayname.clone(), user.avatar_url.clone());
-        match request.value {
-            ProfileFieldValue::DisplayName(name) => {
-                user.displayname = (!name.is_empty()).then_some(name);
-            }
-            ProfileFieldValue::AvatarUrl(url) => {
-                user.avatar_url = (!url.as_str().is_empty()).then(|| url.to_string());
-            }
-            other => {
-                return Err(ServerError::Forbidden(format!(
-                    "this server stores only displayname and avatar_url, not {}",
-                    other.field_name()
-                )));
-            }
-        }
-        if previous == (user.displayname.clone(), user.avatar_url.clone()) {
-            return Ok(set_profile_field::v3::Response::new());
-        }
-        let mut txn = server.store().transaction();
-        txn.put_user(&authed.user_id, &user)?;
-        server.store().commit(txn).await?;
-    }
-    for (room_id, record) in server.store().memberships(&authed.user_id).await? {
-        if record.membership == "join" {
-            server.set_membership(&authed.user_id, &room_id, &authed.user_id, "join", None).await?;
-        }
-    }
+    let (field, value) = match request.value {
+        ProfileFieldValue::DisplayName(name) => (ProfileFieldName::DisplayName, name),
+        ProfileFieldValue::AvatarUrl(url) => (ProfileFieldName::AvatarUrl, url.to_string()),
+        other => (other.field_name(), String::new()),
+    };
+    let value = (!value.is_empty()).then_some(value);
+    server.change_profile(&authed, &request.user_id, &field, value).await?;
     Ok(set_profile_field::v3::Response::new())
+}
+
+/// `DELETE /_matrix/client/v3/profile/{userId}/{keyName}`
+/// ([spec](https://spec.matrix.org/v1.16/client-server-api/#delete_matrixclientv3profileuseridkeyname)):
+/// clears `displayname` or `avatar_url`, propagated like a change.
+pub(crate) async fn delete_profile_field(
+    server: Server,
+    authed: Authed,
+    request: delete_profile_field::v3::Request,
+) -> Result<delete_profile_field::v3::Response> {
+    server.change_profile(&authed, &request.user_id, &request.field, None).await?;
+    Ok(delete_profile_field::v3::Response::new())
+}
+
+impl Server {
+    /// Sets (or with `None` clears) a stored profile field of the authenticated user, then sends
+    /// an updated join event into each room they are in.
+    async fn change_profile(
+        &self,
+        authed: &Authed,
+        user_id: &UserId,
+        field: &ProfileFieldName,
+        value: Option<String>,
+    ) -> Result<()> {
+        if authed.user_id != user_id {
+            return Err(ServerError::Forbidden("you can only change your own profile".into()));
+        }
+        {
+            let _guard = self.write_lock().await;
+            let mut user = self.profile_user(user_id).await?;
+            let slot = match field {
+                ProfileFieldName::DisplayName => &mut user.displayname,
+                ProfileFieldName::AvatarUrl => &mut user.avatar_url,
+                other => {
+                    return Err(ServerError::Forbidden(format!(
+                        "this server stores only displayname and avatar_url, not {other}"
+                    )));
+                }
+            };
+            if *slot == value {
+                return Ok(());
+            }
+            *slot = value;
+            let mut txn = self.store().transaction();
+            txn.put_user(user_id, &user)?;
+            self.store().commit(txn).await?;
+        }
+        for (room_id, record) in self.store().memberships(user_id).await? {
+            if record.membership == "join" {
+                self.set_membership(user_id, &room_id, user_id, "join", None).await?;
+            }
+        }
+        Ok(())
+    }
 }
