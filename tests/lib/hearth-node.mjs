@@ -46,6 +46,7 @@ export function nodeBinaryPath() {
  * @property {() => Promise<void>} restart  SIGTERM, expect exit 0, start again on the same data
  * @property {() => Promise<void>} stop     SIGTERM, expect exit 0, remove the temp data dir
  * @property {() => string} log             everything the process printed (last lines)
+ * @property {() => number} pid             the running process's ID
  */
 
 /**
@@ -98,6 +99,8 @@ export async function startNode(opts = {}) {
     serverName: proc.serverName,
     dataDir,
     log,
+    /** The running process's ID (benchmarks read its peak memory from /proc). */
+    pid: () => proc.child.pid,
     async restart() {
       await terminate(proc, log, bounds);
       proc = await spawnReady(bin, args, logLines, bounds);

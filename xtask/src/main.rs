@@ -20,7 +20,7 @@ usage: cargo xtask <command>
 
   dev            build and serve the app (not built yet: see the README)
   test           everything: formatting, clippy (native and wasm32), native tests,
-                 wasm tests in headless Chromium
+                 matrix-js-sdk tests against hearth-node, wasm tests in headless Chromium
   ci             what .ci/run runs: the same as test
   bench          benchmarks, native and wasm in Chromium; prints one JSON object
   fuzz [SECS]    fuzz PDU parsing and verification for SECS seconds (default 60)";
@@ -76,6 +76,13 @@ fn test() -> Result<(), String> {
     step("clippy (wasm32)", cargo(&wasm_clippy))?;
     step("native tests", cargo(&["test", "--workspace", "--all-targets"]))?;
     step("doc tests", cargo(&["test", "--workspace", "--doc"]))?;
+    step("build hearth-node", cargo(&["build", "-p", "hearth-node"]))?;
+    let mut node_tests = Command::new("npm");
+    node_tests
+        .current_dir(root().join("tests"))
+        .arg("test")
+        .env("HEARTH_NODE_BIN", target_dir().join("debug").join("hearth-node"));
+    step("matrix-js-sdk against hearth-node", node_tests)?;
     for krate in WASM_TEST_CRATES {
         step(
             &format!("wasm tests of {krate} in headless Chromium"),
@@ -106,7 +113,17 @@ fn bench() -> Result<(), String> {
     ]))?;
     let wasm = parse_report(&wasm, "HEARTH_BENCH ")?;
 
+    step("build hearth-node (release)", cargo(&["build", "--release", "-p", "hearth-node"]))?;
+    let mut load = Command::new("node");
+    load.current_dir(root().join("tests"))
+        .arg("bench/load.mjs")
+        .env("HEARTH_NODE_BIN", target_dir().join("release").join("hearth-node"));
+    let load = parse_report(&capture(load)?, "")?;
+
     let mut report = serde_json::Map::new();
+    if let serde_json::Value::Object(fields) = load {
+        report.extend(fields);
+    }
     if let serde_json::Value::Object(fields) = native {
         report.extend(fields);
     }
@@ -141,6 +158,11 @@ fn fuzz(seconds: Option<&str>) -> Result<(), String> {
         .args(["fuzz", "run", "pdu", "corpus/pdu", "seeds/pdu", "--"])
         .arg(format!("-max_total_time={seconds}"));
     step("fuzzing PDU parsing and verification", command)
+}
+
+/// Where cargo puts build output (`CARGO_TARGET_DIR` when set, as CI may set it).
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
 fn cargo(args: &[&str]) -> Command {
