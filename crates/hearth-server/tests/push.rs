@@ -85,3 +85,22 @@ async fn notification_counts_follow_messages_and_receipts() {
     bob.post(&server, &path, json!({})).await.ok();
     assert_eq!(counts(&server, &bob, &room).await, (json!(0), json!(0)));
 }
+
+#[tokio::test]
+async fn messages_from_before_joining_do_not_count() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    let carol = register(&server, "carol").await;
+    let room = alice.create_room(&server, json!({ "preset": "public_chat" })).await;
+    alice.send_text(&server, &room, "old news").await;
+    alice.send_text(&server, &room, "older news").await;
+    carol.post(&server, &format!("/_matrix/client/v3/join/{}", enc(&room)), json!({})).await.ok();
+    assert_eq!(counts(&server, &carol, &room).await, (json!(0), json!(0)));
+
+    alice.send_text(&server, &room, "welcome").await;
+    assert_eq!(counts(&server, &carol, &room).await, (json!(1), json!(0)));
+    // A profile change is a join over a join: it does not hide what came before it.
+    let path = format!("/_matrix/client/v3/profile/{}/displayname", enc(&carol.user_id));
+    carol.put(&server, &path, json!({ "displayname": "Carol" })).await.ok();
+    assert_eq!(counts(&server, &carol, &room).await, (json!(1), json!(0)));
+}

@@ -15,7 +15,7 @@ use hearth_core::ruma::{
         sync::sync_events::UnreadNotificationsCount,
     },
     events::{
-        StateEventType,
+        StateEventType, TimelineEventType,
         room::power_levels::{RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource},
     },
     push::{PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset},
@@ -24,7 +24,9 @@ use hearth_core::ruma::{
 use hearth_store::Direction;
 use serde_json::{Value, json};
 
-use crate::{Authed, Server, ServerError, client::sync::SyncRequest, error::Result};
+use crate::{
+    Authed, Server, ServerError, client::sync::SyncRequest, error::Result, rooms::membership_of,
+};
 
 /// The account data type holding a user's rules.
 const PUSH_RULES: &str = "m.push_rules";
@@ -65,6 +67,15 @@ impl Server {
             data.push((PUSH_RULES.to_owned(), json!({ "global": rules })));
         }
         data
+    }
+
+    /// Whether `user_id` was joined in the state group `group`.
+    async fn joined_before(&self, user_id: &UserId, group: u64) -> Result<bool> {
+        let state = self.state_map(group).await?;
+        let Some(event_id) = state.get(&(StateEventType::RoomMember, user_id.to_string())) else {
+            return Ok(false);
+        };
+        Ok(self.pdu(event_id).await?.is_some_and(|(pdu, _)| membership_of(&pdu) == "join"))
     }
 
     /// The room's power levels as push conditions read them (who may notify the whole room).
@@ -143,13 +154,19 @@ impl Server {
         context.power_levels = Some(self.push_power_levels(room_id).await?);
         let (mut notify, mut highlight) = (0u64, 0u64);
         for (_, event_id) in events {
-            let Some(stored) = self.store().event(event_id.as_str()).await? else { continue };
-            let event = Raw::<Value>::from_json(stored.pdu);
-            if event.get_field::<String>("sender").ok().flatten().as_deref()
-                == Some(user_id.as_str())
-            {
+            let Some((pdu, stored)) = self.pdu(&event_id).await? else { continue };
+            if pdu.sender() == user_id {
+                // Nothing from before the user joined counts: their join ends the walk (a
+                // join over a join is a profile change and does not).
+                if pdu.state_key() == Some(user_id.as_str())
+                    && *pdu.kind() == TimelineEventType::RoomMember
+                    && !self.joined_before(user_id, stored.state_before).await?
+                {
+                    break;
+                }
                 continue;
             }
+            let event = Raw::<Value>::from_json(stored.pdu);
             let actions = rules.get_actions(&event, &context).await;
             if actions.iter().any(|action| action.should_notify()) {
                 notify += 1;
