@@ -123,3 +123,24 @@ async fn uploads_over_the_limit_are_refused() {
         assert_eq!(reply.ok()["m.upload.size"], 10, "{path}");
     }
 }
+
+#[tokio::test]
+async fn risky_content_is_served_as_an_attachment() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    let reply = raw(
+        &server,
+        "POST",
+        "/_matrix/media/v3/upload",
+        Some(&alice.token),
+        b"<script>alert(1)</script>".to_vec(),
+        Some("text/html"),
+    )
+    .await;
+    let (server_name, media_id) = mxc_parts(reply.ok()["content_uri"].as_str().unwrap());
+    let path = format!("/_matrix/media/v3/download/{server_name}/{media_id}");
+    let response = server.handle(http::Request::get(&path).body(Vec::new()).unwrap()).await;
+    assert_eq!(response.headers()["content-type"], "text/html");
+    let disposition = response.headers()["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+}
