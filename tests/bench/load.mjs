@@ -60,10 +60,12 @@ async function main() {
     // The watcher long-polls and notes when each message first appears.
     const seenAt = new Map();
     let since = (await call(baseUrl, "GET", "/_matrix/client/v3/sync?timeout=0", watcher.access_token)).next_batch;
+    // A limited timeline would skip messages: the watcher asks for every one.
+    const watchFilter = encodeURIComponent(JSON.stringify({ room: { timeline: { limit: USERS * MESSAGES_PER_USER } } }));
     let watching = true;
     const watch = (async () => {
       while (watching) {
-        const sync = await call(baseUrl, "GET", `/_matrix/client/v3/sync?timeout=5000&since=${since}`, watcher.access_token);
+        const sync = await call(baseUrl, "GET", `/_matrix/client/v3/sync?timeout=5000&since=${since}&filter=${watchFilter}`, watcher.access_token);
         const now = performance.now();
         since = sync.next_batch;
         for (const event of sync.rooms?.join?.[room]?.timeline?.events ?? []) {
