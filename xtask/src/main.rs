@@ -12,6 +12,10 @@ use std::{
 
 use tools::Tools;
 
+/// Libraries that must build for the browser, checked by clippy on wasm32 (their tests use
+/// native runtimes).
+const WASM_LIB_CRATES: &[&str] = &["hearth-server"];
+
 /// Crates whose tests also run as wasm in headless Chromium.
 const WASM_TEST_CRATES: &[&str] = &["hearth-core", "hearth-store"];
 
@@ -74,6 +78,13 @@ fn test() -> Result<(), String> {
     }
     wasm_clippy.extend(["--", "-D", "warnings"]);
     step("clippy (wasm32)", cargo(&wasm_clippy))?;
+    // Libraries the browser host will run, whose tests are native only.
+    let mut wasm_lib_clippy = vec!["clippy", "--target", "wasm32-unknown-unknown"];
+    for krate in WASM_LIB_CRATES {
+        wasm_lib_clippy.extend(["-p", krate]);
+    }
+    wasm_lib_clippy.extend(["--", "-D", "warnings"]);
+    step("clippy (wasm32 libraries)", cargo(&wasm_lib_clippy))?;
     step("native tests", cargo(&["test", "--workspace", "--all-targets"]))?;
     step("doc tests", cargo(&["test", "--workspace", "--doc"]))?;
     step("build hearth-node", cargo(&["build", "-p", "hearth-node"]))?;

@@ -86,6 +86,8 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// A server on `store`, signing as `identity`.
+    // In the browser nothing is `Send` and there is one thread: the Arc only shares ownership.
+    #[cfg_attr(target_family = "wasm", allow(clippy::arc_with_non_send_sync))]
     pub fn new(
         store: Store,
         identity: ServerIdentity,
