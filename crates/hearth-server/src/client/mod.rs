@@ -13,6 +13,7 @@ pub(crate) mod membership;
 pub(crate) mod message;
 pub(crate) mod profile;
 pub(crate) mod push;
+pub(crate) mod relations;
 pub(crate) mod room;
 pub(crate) mod sync;
 pub(crate) mod to_device;
@@ -79,6 +80,11 @@ pub(crate) fn routes(router: &mut Router) {
     router.authed(message::joined_members);
 
     router.authed(sync::sync_events);
+
+    router.authed(relations::get_relating_events);
+    router.authed(relations::get_relating_events_with_rel_type);
+    router.authed(relations::get_relating_events_with_rel_type_and_event_type);
+    router.authed(relations::get_threads);
 
     router.authed(keys::upload_keys);
     router.authed(keys::get_keys);
