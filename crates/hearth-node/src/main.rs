@@ -93,7 +93,19 @@ fn serve_connection(server: Server, stream: tokio::net::TcpStream, _peer: Socket
     tokio::spawn(async move {
         let service = service_fn(move |request: http::Request<Incoming>| {
             let server = server.clone();
-            async move { Ok::<_, Infallible>(handle(&server, request).await) }
+            // Each request runs as its own task to the end, even if its client disconnects:
+            // it may be storing other clients' sends along with its own (group commit).
+            async move {
+                let response =
+                    match tokio::spawn(async move { handle(&server, request).await }).await {
+                        Ok(response) => response,
+                        Err(error) => {
+                            hearth_server::error_response(&ServerError::Internal(error.to_string()))
+                                .map(|body| Full::new(hyper::body::Bytes::from(body)))
+                        }
+                    };
+                Ok::<_, Infallible>(response)
+            }
         });
         // A client that goes away mid-request is not an error worth reporting.
         let _ = hyper::server::conn::http1::Builder::new()

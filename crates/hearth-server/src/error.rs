@@ -77,6 +77,9 @@ pub enum ServerError {
     /// A request the server understood and cannot serve (400 `M_UNKNOWN`).
     #[error("{0}")]
     Unknown(String),
+    /// Too much is in flight; try again later (429 `M_LIMIT_EXCEEDED`).
+    #[error("{0}")]
+    LimitExceeded(String),
     /// The storage failed (500 `M_UNKNOWN`).
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -116,6 +119,7 @@ impl ServerError {
             ServerError::WrongRoomKeysVersion { .. } => {
                 (StatusCode::FORBIDDEN, "M_WRONG_ROOM_KEYS_VERSION")
             }
+            ServerError::LimitExceeded(_) => (StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED"),
             ServerError::Unknown(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
             ServerError::AuthRequired(body) => return (StatusCode::UNAUTHORIZED, body.clone()),
             ServerError::Store(_) | ServerError::Internal(_) => {

@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     /// Room writes are serialised: stream positions become visible in order, and each room's
     /// extremities and current state change one event at a time.
     write_lock: async_lock::Mutex<()>,
+    /// Sends waiting for the next group commit (see `rooms::MAX_QUEUED_SENDS` for its bound).
+    send_queue: Mutex<std::collections::VecDeque<rooms::PendingSend>>,
     state: Mutex<rooms::Caches>,
     uia: Mutex<uia::Sessions>,
     ephemeral: Mutex<client::ephemeral::Ephemeral>,
@@ -105,6 +107,7 @@ impl Server {
             router,
             notifier: Notifier::default(),
             write_lock: async_lock::Mutex::new(()),
+            send_queue: Mutex::new(std::collections::VecDeque::new()),
             state: Mutex::new(rooms::Caches::default()),
             uia: Mutex::new(uia::Sessions::default()),
             ephemeral: Mutex::new(client::ephemeral::Ephemeral::default()),
@@ -158,6 +161,10 @@ impl Server {
     }
 
     /// Answers one HTTP request. Never fails: errors become Matrix error responses.
+    ///
+    /// Hosts should drive the future to completion even if their client goes away: concurrent
+    /// sends are stored together by whichever request holds the write lock, and dropping that
+    /// request half-way fails the others' sends (nothing is half-written; they get an error).
     pub async fn handle(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
         let mut response = match self.route(request).await {
             Ok(response) => response,
@@ -211,7 +218,7 @@ impl Server {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded values are caches and in-memory sessions that every critical section leaves
     // consistent before it could panic, so a poisoned lock still holds usable data.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -7,13 +7,13 @@ use hearth_core::{
     Pdu, PduBuilder, RoomVersion, StateMap, auth,
     ruma::{
         CanonicalJsonObject, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId,
-        RoomId, UInt, UserId,
+        OwnedUserId, RoomId, UInt, UserId,
         events::{StateEventType, TimelineEventType},
     },
 };
 use hearth_store::{MembershipRecord, RoomRecord, StoredEvent, TransactionOrigin, Txn};
 
-use crate::{Server, ServerError, cache::FifoCache, error::Result, platform::now_ms};
+use crate::{Server, ServerError, cache::FifoCache, error::Result, lock, platform::now_ms};
 
 /// Full states kept decoded; when full, the oldest is dropped and re-read from the store.
 const STATE_CACHE: usize = 256;
@@ -55,7 +55,21 @@ impl NewEvent {
     }
 }
 
+/// Sends waiting for the next group commit. Each waiting request holds one entry, so the queue
+/// is as long as the number of sends in flight; beyond this many, a send is refused with
+/// `M_LIMIT_EXCEEDED` rather than queued.
+pub(crate) const MAX_QUEUED_SENDS: usize = 10_000;
+
+/// A send waiting for the next group commit.
+pub(crate) struct PendingSend {
+    room_id: OwnedRoomId,
+    sender: OwnedUserId,
+    events: Vec<NewEvent>,
+    reply: futures_channel::oneshot::Sender<Result<Vec<OwnedEventId>>>,
+}
+
 /// A room being written to inside one transaction.
+#[derive(Clone)]
 struct RoomWriter {
     room_id: Option<OwnedRoomId>,
     version: RoomVersion,
@@ -135,19 +149,30 @@ impl Server {
         sender: &UserId,
         events: Vec<NewEvent>,
     ) -> Result<Vec<OwnedEventId>> {
-        let _guard = self.write_lock().await;
-        // A client transaction that already produced an event returns that event, checked
-        // under the write lock so two concurrent retries cannot both send.
-        if let Some(origin) = events.first().and_then(|event| event.transaction.as_ref())
-            && let Some(existing) = self
-                .store()
-                .transaction_event(sender.as_str(), &origin.device_id, &origin.txn_id)
-                .await?
-        {
-            let existing = OwnedEventId::try_from(existing)
-                .map_err(|error| ServerError::Internal(error.to_string()))?;
-            return Ok(vec![existing]);
+        // Group commit: every send queues itself, and whoever holds the write lock stores all
+        // queued sends in one transaction. Idle, a send commits alone at once; busy, the sends
+        // that arrive during one commit share the next, so one fsync serves many events.
+        let (reply, mut result) = futures_channel::oneshot::channel();
+        self.queue_send(PendingSend {
+            room_id: room_id.to_owned(),
+            sender: sender.to_owned(),
+            events,
+            reply,
+        })?;
+        let guard = self.write_lock().await;
+        if let Ok(Some(done)) = result.try_recv() {
+            return done;
         }
+        let batch = self.take_sends();
+        self.commit_sends(batch).await;
+        drop(guard);
+        result.await.unwrap_or_else(|_| {
+            Err(ServerError::Internal("the write was interrupted before it was stored".into()))
+        })
+    }
+
+    /// Loads a room's writer: its record, current state and state chain length.
+    async fn room_writer(&self, room_id: &RoomId) -> Result<RoomWriter> {
         let (record, state) = self.current_state(room_id).await?;
         let version = record.version.parse::<RoomVersion>()?;
         let state_chain = self
@@ -156,7 +181,7 @@ impl Server {
             .await?
             .map(|group| group.chain)
             .unwrap_or(0);
-        let mut writer = RoomWriter {
+        Ok(RoomWriter {
             room_id: Some(room_id.to_owned()),
             version,
             record,
@@ -164,12 +189,121 @@ impl Server {
             state: (*state).clone(),
             state_pdus: BTreeMap::new(),
             written: Vec::new(),
-        };
+        })
+    }
+
+    /// Stores queued sends in one transaction (called with the write lock held). Each send
+    /// succeeds or fails on its own: a send whose event is refused is rolled back to where the
+    /// transaction stood before it, and the others go ahead.
+    async fn commit_sends(&self, batch: Vec<PendingSend>) {
         let mut txn = self.store().transaction();
-        for event in events {
-            self.append(&mut txn, &mut writer, sender, event).await?;
+        let mut writers: BTreeMap<OwnedRoomId, RoomWriter> = BTreeMap::new();
+        // Client transaction IDs used earlier in this batch (not yet visible in the store).
+        let mut batch_transactions: BTreeMap<(OwnedUserId, String, String), OwnedEventId> =
+            BTreeMap::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for pending in batch {
+            let outcome =
+                self.stage_send(&mut txn, &mut writers, &mut batch_transactions, &pending).await;
+            outcomes.push((pending.reply, outcome));
         }
-        self.finish(txn, writer).await
+        let mut stored = Ok(());
+        for (room_id, writer) in &writers {
+            if let Err(error) = txn.put_room(room_id, &writer.record) {
+                stored = Err(ServerError::from(error));
+            }
+        }
+        if stored.is_ok() {
+            stored = self.store().commit(txn).await.map_err(ServerError::from);
+        }
+        match stored {
+            Ok(()) => {
+                let mut caches = self.caches();
+                for writer in writers.into_values() {
+                    caches.states.insert(writer.record.current_state, Arc::new(writer.state));
+                    for (pdu, _) in writer.written {
+                        caches.pdus.insert(pdu.event_id().to_owned(), pdu);
+                    }
+                }
+                drop(caches);
+                self.notifier().notify();
+                for (reply, outcome) in outcomes {
+                    // A sender that went away no longer needs its answer.
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for (reply, outcome) in outcomes {
+                    let _ = reply
+                        .send(outcome.and_then(|_| Err(ServerError::Internal(message.clone()))));
+                }
+            }
+        }
+    }
+
+    async fn stage_send(
+        &self,
+        txn: &mut Txn,
+        writers: &mut BTreeMap<OwnedRoomId, RoomWriter>,
+        batch_transactions: &mut BTreeMap<(OwnedUserId, String, String), OwnedEventId>,
+        pending: &PendingSend,
+    ) -> Result<Vec<OwnedEventId>> {
+        // A client transaction that already produced an event returns that event.
+        let origin = pending.events.first().and_then(|event| event.transaction.clone());
+        if let Some(origin) = &origin {
+            let key = (pending.sender.clone(), origin.device_id.clone(), origin.txn_id.clone());
+            if let Some(existing) = batch_transactions.get(&key) {
+                return Ok(vec![existing.clone()]);
+            }
+            if let Some(existing) = self
+                .store()
+                .transaction_event(pending.sender.as_str(), &origin.device_id, &origin.txn_id)
+                .await?
+            {
+                let existing = OwnedEventId::try_from(existing)
+                    .map_err(|error| ServerError::Internal(error.to_string()))?;
+                return Ok(vec![existing]);
+            }
+        }
+        if !writers.contains_key(&pending.room_id) {
+            let writer = self.room_writer(&pending.room_id).await?;
+            writers.insert(pending.room_id.clone(), writer);
+        }
+        let writer = writers
+            .get_mut(&pending.room_id)
+            .ok_or_else(|| ServerError::Internal("room writer vanished".into()))?;
+        let savepoint = txn.savepoint();
+        let before = writer.clone();
+        let mut ids = Vec::with_capacity(pending.events.len());
+        for event in &pending.events {
+            match self.append(txn, writer, &pending.sender, event.clone()).await {
+                Ok(pdu) => ids.push(pdu.event_id().to_owned()),
+                Err(error) => {
+                    txn.rollback_to(savepoint);
+                    *writer = before;
+                    return Err(error);
+                }
+            }
+        }
+        if let (Some(origin), Some(first)) = (origin, ids.first()) {
+            batch_transactions
+                .insert((pending.sender.clone(), origin.device_id, origin.txn_id), first.clone());
+        }
+        Ok(ids)
+    }
+
+    fn queue_send(&self, pending: PendingSend) -> Result<()> {
+        let mut queue = lock(&self.0.send_queue);
+        if queue.len() >= MAX_QUEUED_SENDS {
+            return Err(ServerError::LimitExceeded("too many events waiting to be stored".into()));
+        }
+        queue.push_back(pending);
+        Ok(())
+    }
+
+    fn take_sends(&self) -> Vec<PendingSend> {
+        lock(&self.0.send_queue).drain(..).collect()
     }
 
     /// Creates a room: `events` starts with the `m.room.create` event and carries the whole

@@ -158,6 +158,17 @@ impl Txn {
         position
     }
 
+    /// A point to roll back to: everything staged after it can be undone with
+    /// [`Txn::rollback_to`]. Stream positions allocated after it stay used (gaps are harmless).
+    pub fn savepoint(&self) -> usize {
+        self.batch.ops.len()
+    }
+
+    /// Undoes everything staged since `savepoint`.
+    pub fn rollback_to(&mut self, savepoint: usize) {
+        self.batch.ops.truncate(savepoint);
+    }
+
     /// Whether the transaction changes nothing yet.
     pub fn is_empty(&self) -> bool {
         self.batch.is_empty() && self.max_stream.is_none()
