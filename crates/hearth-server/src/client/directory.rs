@@ -25,7 +25,7 @@ const MAX_PAGE: usize = 100;
 
 impl Server {
     /// The content of a room's current state event, if any.
-    async fn state_content(
+    pub(crate) async fn state_content(
         &self,
         room_id: &RoomId,
         kind: StateEventType,
@@ -55,7 +55,7 @@ impl Server {
     }
 
     /// The directory entry of a room, from its current state.
-    async fn public_rooms_chunk(&self, room_id: &RoomId) -> Result<PublicRoomsChunk> {
+    pub(crate) async fn public_rooms_chunk(&self, room_id: &RoomId) -> Result<PublicRoomsChunk> {
         let text = |content: &Option<Value>, field: &str| {
             content
                 .as_ref()

@@ -15,8 +15,10 @@ pub(crate) mod profile;
 pub(crate) mod push;
 pub(crate) mod relations;
 pub(crate) mod room;
+pub(crate) mod space;
 pub(crate) mod sync;
 pub(crate) mod to_device;
+pub(crate) mod upgrade;
 pub(crate) mod user_directory;
 
 use std::sync::Arc;
@@ -58,6 +60,8 @@ pub(crate) fn routes(router: &mut Router) {
     router.authed(account_data::get_filter);
 
     router.authed(room::create_room);
+    router.authed(upgrade::upgrade_room);
+    router.authed(space::get_hierarchy);
     router.authed(membership::join_room_by_id);
     router.authed(membership::join_room_by_id_or_alias);
     router.authed(membership::invite_user);

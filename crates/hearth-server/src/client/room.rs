@@ -3,7 +3,7 @@
 use hearth_core::{
     RoomVersion,
     ruma::{
-        CanonicalJsonObject, CanonicalJsonValue, OwnedUserId, RoomAliasId,
+        CanonicalJsonObject, CanonicalJsonValue, OwnedRoomId, OwnedUserId, RoomAliasId,
         api::client::room::{Visibility, create_room},
         events::TimelineEventType,
     },
@@ -161,20 +161,43 @@ pub(crate) async fn create_room(
 
     let public = request.visibility == Visibility::Public;
     let room_id = server
-        .create_room_events(version, &sender, events, None, |txn, room_id| {
-            if let Some(alias) = &alias {
-                txn.put_alias(
-                    alias.as_str(),
-                    &AliasRecord { room_id: room_id.to_owned(), creator: sender.to_string() },
-                )?;
-            }
-            if public {
-                txn.set_public(room_id, true);
-            }
-            Ok(())
-        })
+        .create_room_events(
+            version,
+            &sender,
+            events,
+            new_room_id(&server, version)?,
+            |txn, room_id| {
+                if let Some(alias) = &alias {
+                    txn.put_alias(
+                        alias.as_str(),
+                        &AliasRecord { room_id: room_id.to_owned(), creator: sender.to_string() },
+                    )?;
+                }
+                if public {
+                    txn.set_public(room_id, true);
+                }
+                Ok(())
+            },
+        )
         .await?;
     Ok(create_room::v3::Response::new(room_id))
+}
+
+/// The ID of a new room before version 12 (from version 12 the create event's reference hash
+/// names the room): `!`, 18 random letters, `:` and this server's name.
+pub(crate) fn new_room_id(server: &Server, version: RoomVersion) -> Result<Option<OwnedRoomId>> {
+    if version.room_id_from_create_event() {
+        return Ok(None);
+    }
+    let mut buffer = [0u8; 18];
+    getrandom::fill(&mut buffer).map_err(|error| ServerError::Internal(error.to_string()))?;
+    let localpart: String = buffer
+        .iter()
+        .map(|byte| char::from(if byte % 2 == 0 { b'a' } else { b'A' } + (byte / 2) % 26))
+        .collect();
+    OwnedRoomId::try_from(format!("!{localpart}:{}", server.server_name()))
+        .map(Some)
+        .map_err(|error| ServerError::Internal(error.to_string()))
 }
 
 /// The power levels a new room starts with (the spec's defaults for `createRoom`). From room
