@@ -20,14 +20,23 @@ const STATE_CACHE: usize = 256;
 /// Parsed events kept; when full, the oldest is dropped.
 const PDU_CACHE: usize = 8192;
 
+/// Unread counts kept (one per user and room); when full, the oldest is dropped and counted
+/// again from the user's receipt.
+const UNREAD_CACHE: usize = 4096;
+
 pub(crate) struct Caches {
     states: FifoCache<u64, Arc<StateMap>>,
     pdus: FifoCache<OwnedEventId, Pdu>,
+    pub(crate) unread: FifoCache<(OwnedUserId, OwnedRoomId), crate::client::push::UnreadCount>,
 }
 
 impl Default for Caches {
     fn default() -> Self {
-        Caches { states: FifoCache::new(STATE_CACHE), pdus: FifoCache::new(PDU_CACHE) }
+        Caches {
+            states: FifoCache::new(STATE_CACHE),
+            pdus: FifoCache::new(PDU_CACHE),
+            unread: FifoCache::new(UNREAD_CACHE),
+        }
     }
 }
 

@@ -121,15 +121,59 @@ impl Server {
             }
         }
         let now = self.store().current_stream();
+        let rules_changed = self
+            .store()
+            .account_data(user_id.as_str(), None, "m.push_rules")
+            .await?
+            .map_or(0, |record| record.stream);
+        // Counts are kept per user and room and extended with only the events that arrived
+        // since the last count; a new receipt or new push rules start the count afresh.
+        let key = (user_id.to_owned(), room_id.to_owned());
+        let cached = self.caches().unread.get(&key);
+        let (mut notify, mut highlight, from) = match cached {
+            Some(counted)
+                if counted.read_up_to == read_up_to
+                    && counted.rules_changed == rules_changed
+                    && counted.counted_up_to <= now =>
+            {
+                (counted.notify, counted.highlight, counted.counted_up_to)
+            }
+            _ => (0, 0, read_up_to),
+        };
+        let (new_notify, new_highlight, reached_join) =
+            self.count_notifications(user_id, room_id, from, now).await?;
+        if reached_join {
+            (notify, highlight) = (new_notify, new_highlight);
+        } else {
+            notify += new_notify;
+            highlight += new_highlight;
+        }
+        self.caches().unread.insert(
+            key,
+            UnreadCount { read_up_to, rules_changed, counted_up_to: now, notify, highlight },
+        );
+        let mut counts = UnreadNotificationsCount::new();
+        counts.notification_count = Some(UInt::new_saturating(notify));
+        counts.highlight_count = Some(UInt::new_saturating(highlight));
+        Ok(counts)
+    }
+
+    /// Notifying and highlighting events for `user_id` in `(after, up_to]`, newest first, at
+    /// most [`MAX_COUNTED_EVENTS`]; and whether the walk stopped at the user's own join
+    /// (nothing before it counts).
+    async fn count_notifications(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        after: u64,
+        up_to: u64,
+    ) -> Result<(u64, u64, bool)> {
         let events = self
             .store()
-            .timeline(room_id, read_up_to, now, Direction::Backward, MAX_COUNTED_EVENTS)
+            .timeline(room_id, after, up_to, Direction::Backward, MAX_COUNTED_EVENTS)
             .await?;
-        let mut counts = UnreadNotificationsCount::new();
         if events.is_empty() {
-            counts.notification_count = Some(UInt::MIN);
-            counts.highlight_count = Some(UInt::MIN);
-            return Ok(counts);
+            return Ok((0, 0, false));
         }
         let rules = self.push_rules(user_id).await?;
         let members = self
@@ -162,7 +206,7 @@ impl Server {
                     && *pdu.kind() == TimelineEventType::RoomMember
                     && !self.joined_before(user_id, stored.state_before).await?
                 {
-                    break;
+                    return Ok((notify, highlight, true));
                 }
                 continue;
             }
@@ -175,10 +219,18 @@ impl Server {
                 }
             }
         }
-        counts.notification_count = Some(UInt::new_saturating(notify));
-        counts.highlight_count = Some(UInt::new_saturating(highlight));
-        Ok(counts)
+        Ok((notify, highlight, false))
     }
+}
+
+/// A user's unread counts in a room as last computed (see `unread_notifications`).
+#[derive(Clone, Debug)]
+pub(crate) struct UnreadCount {
+    read_up_to: u64,
+    rules_changed: u64,
+    counted_up_to: u64,
+    notify: u64,
+    highlight: u64,
 }
 
 fn rule_not_found(kind: &RuleKind, rule_id: &str) -> ServerError {
