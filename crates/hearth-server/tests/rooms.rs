@@ -126,3 +126,56 @@ async fn bad_requests_get_matrix_errors() {
         .await;
     assert_eq!((reply.status, reply.errcode()), (403, "M_FORBIDDEN"));
 }
+
+#[tokio::test]
+async fn kick_ban_and_unban_follow_power_and_membership() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let carol = register(&server, "carol").await;
+    let room = alice.create_room(&server, json!({ "preset": "public_chat" })).await;
+    for user in [&bob, &carol] {
+        user.post(&server, &format!("/_matrix/client/v3/join/{}", enc(&room)), json!({}))
+            .await
+            .ok();
+    }
+    let base = format!("/_matrix/client/v3/rooms/{}", enc(&room));
+    let membership = |user: &common::User| {
+        let path = format!("{base}/state/m.room.member/{}", enc(&user.user_id));
+        let alice = alice.clone();
+        let server = server.clone();
+        async move { alice.get(&server, &path).await.ok()["membership"].as_str().unwrap().to_owned() }
+    };
+
+    // Bob has no power to kick.
+    let reply =
+        bob.post(&server, &format!("{base}/kick"), json!({ "user_id": carol.user_id })).await;
+    assert_eq!((reply.status, reply.errcode()), (403, "M_FORBIDDEN"));
+    alice
+        .post(
+            &server,
+            &format!("{base}/kick"),
+            json!({ "user_id": carol.user_id, "reason": "bye" }),
+        )
+        .await
+        .ok();
+    assert_eq!(membership(&carol).await, "leave");
+    // Kicking someone who is not in the room is refused before any event is made.
+    let reply =
+        alice.post(&server, &format!("{base}/kick"), json!({ "user_id": carol.user_id })).await;
+    assert_eq!((reply.status, reply.errcode()), (403, "M_FORBIDDEN"));
+
+    // Unbanning someone who is not banned is refused; a ban keeps them out until unbanned.
+    let reply =
+        alice.post(&server, &format!("{base}/unban"), json!({ "user_id": bob.user_id })).await;
+    assert_eq!((reply.status, reply.errcode()), (403, "M_FORBIDDEN"));
+    alice.post(&server, &format!("{base}/ban"), json!({ "user_id": bob.user_id })).await.ok();
+    assert_eq!(membership(&bob).await, "ban");
+    let reply =
+        bob.post(&server, &format!("/_matrix/client/v3/join/{}", enc(&room)), json!({})).await;
+    assert_eq!((reply.status, reply.errcode()), (403, "M_FORBIDDEN"));
+    alice.post(&server, &format!("{base}/unban"), json!({ "user_id": bob.user_id })).await.ok();
+    assert_eq!(membership(&bob).await, "leave");
+    bob.post(&server, &format!("/_matrix/client/v3/join/{}", enc(&room)), json!({})).await.ok();
+    assert_eq!(membership(&bob).await, "join");
+}

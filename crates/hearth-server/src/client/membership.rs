@@ -172,20 +172,10 @@ pub(crate) async fn kick_user(
     authed: Authed,
     request: kick_user::v3::Request,
 ) -> Result<kick_user::v3::Response> {
-    let current = server.store().membership(&request.user_id, &request.room_id).await?;
-    if !current
-        .is_some_and(|record| matches!(record.membership.as_str(), "join" | "invite" | "knock"))
-    {
-        return Err(ServerError::Forbidden(format!("{} is not in the room", request.user_id)));
-    }
+    let (room_id, user_id, reason) =
+        (&request.room_id, &request.user_id, request.reason.as_deref());
     server
-        .set_membership(
-            &authed.user_id,
-            &request.room_id,
-            &request.user_id,
-            "leave",
-            request.reason.as_deref(),
-        )
+        .change_member(&authed, room_id, user_id, &["join", "invite", "knock"], "leave", reason)
         .await?;
     Ok(kick_user::v3::Response::new())
 }
@@ -197,15 +187,9 @@ pub(crate) async fn ban_user(
     authed: Authed,
     request: ban_user::v3::Request,
 ) -> Result<ban_user::v3::Response> {
-    server
-        .set_membership(
-            &authed.user_id,
-            &request.room_id,
-            &request.user_id,
-            "ban",
-            request.reason.as_deref(),
-        )
-        .await?;
+    let (room_id, user_id, reason) =
+        (&request.room_id, &request.user_id, request.reason.as_deref());
+    server.change_member(&authed, room_id, user_id, &[], "ban", reason).await?;
     Ok(ban_user::v3::Response::new())
 }
 
@@ -216,20 +200,36 @@ pub(crate) async fn unban_user(
     authed: Authed,
     request: unban_user::v3::Request,
 ) -> Result<unban_user::v3::Response> {
-    let current = server.store().membership(&request.user_id, &request.room_id).await?;
-    if current.is_none_or(|record| record.membership != "ban") {
-        return Err(ServerError::Forbidden(format!("{} is not banned", request.user_id)));
-    }
-    server
-        .set_membership(
-            &authed.user_id,
-            &request.room_id,
-            &request.user_id,
-            "leave",
-            request.reason.as_deref(),
-        )
-        .await?;
+    let (room_id, user_id, reason) =
+        (&request.room_id, &request.user_id, request.reason.as_deref());
+    server.change_member(&authed, room_id, user_id, &["ban"], "leave", reason).await?;
     Ok(unban_user::v3::Response::new())
+}
+
+impl Server {
+    /// Sets someone else's membership (kick, ban, unban) if their current one is among `from`
+    /// (any, when empty); the auth rules then check the sender's power.
+    async fn change_member(
+        &self,
+        authed: &Authed,
+        room_id: &RoomId,
+        user_id: &UserId,
+        from: &[&str],
+        to: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        if !from.is_empty() {
+            let current = self.store().membership(user_id, room_id).await?;
+            if current.is_none_or(|record| !from.contains(&record.membership.as_str())) {
+                return Err(ServerError::Forbidden(format!(
+                    "{user_id} is not {}",
+                    from.join(" or ")
+                )));
+            }
+        }
+        self.set_membership(&authed.user_id, room_id, user_id, to, reason).await?;
+        Ok(())
+    }
 }
 
 /// `GET /_matrix/client/v3/joined_rooms`
