@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     write_lock: async_lock::Mutex<()>,
     /// Sends waiting for the next group commit (see `rooms::MAX_QUEUED_SENDS` for its bound).
     send_queue: Mutex<std::collections::VecDeque<rooms::PendingSend>>,
+    /// The timestamp of the last create event made (see `Server::create_timestamp`).
+    last_create_ts: std::sync::atomic::AtomicU64,
     state: Mutex<rooms::Caches>,
     uia: Mutex<uia::Sessions>,
     ephemeral: Mutex<client::ephemeral::Ephemeral>,
@@ -108,6 +110,7 @@ impl Server {
             notifier: Notifier::default(),
             write_lock: async_lock::Mutex::new(()),
             send_queue: Mutex::new(std::collections::VecDeque::new()),
+            last_create_ts: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(rooms::Caches::default()),
             uia: Mutex::new(uia::Sessions::default()),
             ephemeral: Mutex::new(client::ephemeral::Ephemeral::default()),

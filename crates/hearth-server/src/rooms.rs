@@ -180,6 +180,24 @@ impl Server {
         })
     }
 
+    /// The timestamp of a new create event: now, but strictly after the previous one this
+    /// process made. From room version 12 the room ID is the create event's hash, so two rooms
+    /// created by one user with the same content in the same millisecond would otherwise get
+    /// the same ID.
+    fn create_timestamp(&self) -> u64 {
+        let now = now_ms();
+        let previous = self
+            .0
+            .last_create_ts
+            .fetch_update(
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+                |last| Some(now.max(last + 1)),
+            )
+            .unwrap_or(now);
+        now.max(previous + 1)
+    }
+
     /// Loads a room's writer: its record, current state and state chain length.
     async fn room_writer(&self, room_id: &RoomId) -> Result<RoomWriter> {
         let (record, state) = self.current_state(room_id).await?;
@@ -391,7 +409,13 @@ impl Server {
             sender.to_owned(),
             kind.clone(),
             content,
-            MilliSecondsSinceUnixEpoch(UInt::new_saturating(now_ms())),
+            MilliSecondsSinceUnixEpoch(UInt::new_saturating(
+                if kind == TimelineEventType::RoomCreate {
+                    self.create_timestamp()
+                } else {
+                    now_ms()
+                },
+            )),
         );
         builder.state_key = state_key;
         builder.redacts = redacts.clone();
@@ -428,6 +452,13 @@ impl Server {
             })?;
         }
         if kind == TimelineEventType::RoomCreate {
+            // A room ID derived from the create event must be new: never overwrite a room.
+            if writer.room_id.is_none() && self.store().room(pdu.room_id()).await?.is_some() {
+                return Err(ServerError::Internal(format!(
+                    "room {} exists already",
+                    pdu.room_id()
+                )));
+            }
             writer.room_id = Some(pdu.room_id().to_owned());
         }
 

@@ -179,3 +179,14 @@ async fn kick_ban_and_unban_follow_power_and_membership() {
     bob.post(&server, &format!("/_matrix/client/v3/join/{}", enc(&room)), json!({})).await.ok();
     assert_eq!(membership(&bob).await, "join");
 }
+
+#[tokio::test]
+async fn identical_rooms_created_at_once_get_distinct_ids() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        ids.insert(alice.create_room(&server, json!({ "name": "same" })).await);
+    }
+    assert_eq!(ids.len(), 20, "{ids:?}");
+}
