@@ -190,3 +190,59 @@ async fn identical_rooms_created_at_once_get_distinct_ids() {
     }
     assert_eq!(ids.len(), 20, "{ids:?}");
 }
+
+#[tokio::test]
+async fn history_visibility_hides_what_came_before_joining() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    let bob = register(&server, "bob").await;
+    let bodies = |reply: serde_json::Value| -> Vec<String> {
+        reply["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+            .collect()
+    };
+    for (visibility, bob_sees_before) in [("joined", false), ("invited", false), ("shared", true)] {
+        let state = json!([{ "type": "m.room.history_visibility", "content": { "history_visibility": visibility } }]);
+        let room = alice.create_room(&server, json!({ "initial_state": state })).await;
+        let before = alice.send_text(&server, &room, "before").await;
+        alice
+            .post(
+                &server,
+                &format!("/_matrix/client/v3/rooms/{}/invite", enc(&room)),
+                json!({ "user_id": bob.user_id }),
+            )
+            .await
+            .ok();
+        bob.post(&server, &format!("/_matrix/client/v3/join/{}", enc(&room)), json!({})).await.ok();
+        alice.send_text(&server, &room, "after").await;
+
+        let path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=50", enc(&room));
+        let expected: Vec<&str> =
+            if bob_sees_before { vec!["after", "before"] } else { vec!["after"] };
+        assert_eq!(bodies(bob.get(&server, &path).await.ok()), expected, "{visibility}");
+        assert_eq!(
+            bodies(alice.get(&server, &path).await.ok()),
+            ["after", "before"],
+            "{visibility}"
+        );
+        let event = bob
+            .get(
+                &server,
+                &format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&before)),
+            )
+            .await;
+        assert_eq!(event.status == 200, bob_sees_before, "{visibility}: {}", event.body);
+        let sync = bob.sync(&server, None, "").await;
+        let timeline = &sync["rooms"]["join"][&room]["timeline"]["events"];
+        let seen: Vec<&str> = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["content"]["body"].as_str())
+            .collect();
+        assert_eq!(seen, expected.iter().rev().copied().collect::<Vec<_>>(), "{visibility}");
+    }
+}

@@ -292,7 +292,9 @@ pub(crate) async fn get_message_events(
     let mut senders = BTreeSet::new();
     for (_, event_id) in chunk_ids {
         let Some((pdu, stored)) = server.pdu(&event_id).await? else { continue };
-        if !filter::matches(&request.filter, &pdu) {
+        if !filter::matches(&request.filter, &pdu)
+            || !server.may_see_event(&authed.user_id, &stored).await?
+        {
             continue;
         }
         senders.insert(pdu.sender().to_owned());
@@ -328,6 +330,49 @@ pub(crate) async fn get_room_event(
 }
 
 impl Server {
+    /// Whether the room's history visibility at an event lets `user_id` see it
+    /// ([history visibility](https://spec.matrix.org/v1.16/client-server-api/#history-visibility)):
+    /// `shared` and `world_readable` history is visible to members (the caller bounds it by
+    /// [`Server::visible_until`]), `invited` from the user's invite on, `joined` from their
+    /// join on. A user always sees their own membership events.
+    pub(crate) async fn may_see_event(
+        &self,
+        user_id: &UserId,
+        stored: &hearth_store::StoredEvent,
+    ) -> Result<bool> {
+        let state = self.state_map(stored.state_before).await?;
+        let visibility = match state.get(&(StateEventType::RoomHistoryVisibility, String::new())) {
+            Some(id) => match self.pdu(id).await? {
+                Some((pdu, _)) => serde_json::from_str::<Value>(pdu.content().get())
+                    .ok()
+                    .and_then(|content| {
+                        content.get("history_visibility").and_then(Value::as_str).map(str::to_owned)
+                    })
+                    .unwrap_or_else(|| "shared".to_owned()),
+                None => "shared".to_owned(),
+            },
+            None => "shared".to_owned(),
+        };
+        let allowed: &[&str] = match visibility.as_str() {
+            "invited" => &["invite", "join"],
+            "joined" => &["join"],
+            _ => return Ok(true),
+        };
+        let membership = match state.get(&(StateEventType::RoomMember, user_id.to_string())) {
+            Some(id) => self.pdu(id).await?.map(|(pdu, _)| crate::rooms::membership_of(&pdu)),
+            None => None,
+        };
+        if membership.is_some_and(|membership| allowed.contains(&membership.as_str())) {
+            return Ok(true);
+        }
+        // The user's own join or invite is the first event they may see.
+        let own = serde_json::from_str::<Value>(stored.pdu.get()).ok().is_some_and(|event| {
+            event.get("type").and_then(Value::as_str) == Some("m.room.member")
+                && event.get("state_key").and_then(Value::as_str) == Some(user_id.as_str())
+        });
+        Ok(own)
+    }
+
     /// An event of a room the user may read; `M_NOT_FOUND` otherwise (not telling apart
     /// "does not exist" from "not yours to see").
     async fn readable_event(
@@ -338,7 +383,13 @@ impl Server {
     ) -> Result<hearth_store::StoredEvent> {
         let visible = self.visible_until(user_id, room_id).await?;
         match self.store().event(event_id.as_str()).await? {
-            Some(stored) if stored.room_id == room_id && stored.stream <= visible => Ok(stored),
+            Some(stored)
+                if stored.room_id == room_id
+                    && stored.stream <= visible
+                    && self.may_see_event(user_id, &stored).await? =>
+            {
+                Ok(stored)
+            }
             _ => Err(ServerError::NotFound(format!("no event {event_id} visible in {room_id}"))),
         }
     }
@@ -381,7 +432,9 @@ pub(crate) async fn get_context(
     {
         for (_, event_id) in ids {
             let Some((pdu, event)) = server.pdu(&event_id).await? else { continue };
-            if filter::matches(&request.filter, &pdu) {
+            if filter::matches(&request.filter, &pdu)
+                && server.may_see_event(&authed.user_id, &event).await?
+            {
                 list.push(server.raw_client_event(&event_id, &event, Some(&authed)).await?);
             }
         }

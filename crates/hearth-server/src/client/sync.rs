@@ -304,7 +304,9 @@ impl Server {
             if first_state.is_none() {
                 first_state = Some(stored.state_before);
             }
-            if !filter::matches(timeline_filter, &pdu) {
+            if !filter::matches(timeline_filter, &pdu)
+                || !self.may_see_event(&sync.authed.user_id, &stored).await?
+            {
                 continue;
             }
             timeline
