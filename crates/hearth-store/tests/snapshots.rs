@@ -20,8 +20,9 @@ use hearth_core::{
 };
 use hearth_store::{
     AliasRecord, Backend, BackupVersionRecord, DeviceRecord, Direction, FallbackKeyRecord,
-    KeyRange, MembershipRecord, MemoryBackend, RoomRecord, SCHEMA_VERSION, Store, StoredEvent,
-    Table, ToDeviceRecord, TransactionOrigin, UserRecord, conformance::block_on,
+    KeyRange, MediaRecord, MembershipRecord, MemoryBackend, ReceiptChange, RoomRecord,
+    SCHEMA_VERSION, Store, StoredEvent, Table, ToDeviceRecord, TransactionOrigin, UserRecord,
+    conformance::block_on,
 };
 use serde_json::value::to_raw_value;
 
@@ -156,6 +157,22 @@ async fn populate(store: &Store) {
     )
     .unwrap();
 
+    // Receipts (and their change index) and media (metadata and bytes).
+    let receipt = ReceiptChange {
+        receipt_type: "m.read".into(),
+        thread: "main".into(),
+        user_id: alice.to_string(),
+    };
+    txn.put_receipt(&room, &receipt, owned_event_id!("$read"), 1_700_000_000_000).unwrap();
+    let media = MediaRecord {
+        content_type: Some("image/png".into()),
+        filename: Some("cat.png".into()),
+        size: 3,
+        uploader: alice.to_string(),
+        created_ts: 1_700_000_000_000,
+    };
+    txn.put_media("media1", &media, b"png".to_vec()).unwrap();
+
     store.commit(txn).await.unwrap();
 }
 
@@ -276,6 +293,10 @@ fn every_record_type_is_in_the_snapshot() {
         Table::KeyChanges,
         Table::BackupVersions,
         Table::BackupKeys,
+        Table::Receipts,
+        Table::ReceiptChanges,
+        Table::Media,
+        Table::MediaContent,
     ];
     for table in filled {
         let rows = block_on(backend.scan(table, KeyRange::prefix(b""), Direction::Forward, 1));
