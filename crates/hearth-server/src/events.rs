@@ -41,6 +41,23 @@ impl Server {
         {
             unsigned.insert("transaction_id".into(), json!(origin.txn_id));
         }
+        // A state event carries what it replaced, so clients can say what changed.
+        if let (Some(kind), Some(state_key)) = (
+            event.get("type").and_then(Value::as_str),
+            event.get("state_key").and_then(Value::as_str),
+        ) {
+            let before = self.state_map(stored.state_before).await?;
+            let key = (hearth_core::ruma::events::StateEventType::from(kind), state_key.to_owned());
+            if let Some(previous_id) = before.get(&key)
+                && let Some((previous, _)) = self.pdu(previous_id).await?
+            {
+                let content: Value =
+                    serde_json::from_str(previous.content().get()).unwrap_or_default();
+                unsigned.insert("prev_content".into(), content);
+                unsigned.insert("replaces_state".into(), json!(previous_id));
+                unsigned.insert("prev_sender".into(), json!(previous.sender()));
+            }
+        }
         if let Some(redaction_id) = &stored.redacted_by
             && let Some(redaction) = self.store().event(redaction_id.as_str()).await?
         {

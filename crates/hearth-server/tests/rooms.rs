@@ -246,3 +246,30 @@ async fn history_visibility_hides_what_came_before_joining() {
         assert_eq!(seen, expected.iter().rev().copied().collect::<Vec<_>>(), "{visibility}");
     }
 }
+
+#[tokio::test]
+async fn state_events_carry_what_they_replaced() {
+    let server = server().await;
+    let alice = register(&server, "alice").await;
+    let room = alice.create_room(&server, json!({ "name": "first" })).await;
+    let path = format!("/_matrix/client/v3/rooms/{}/state/m.room.name/", enc(&room));
+    alice.put(&server, &path, json!({ "name": "second" })).await.ok();
+    let event = alice.get(&server, &format!("{path}?format=event")).await.ok();
+    assert_eq!(event["content"]["name"], "second");
+    assert_eq!(event["unsigned"]["prev_content"]["name"], "first", "{event}");
+    assert!(event["unsigned"]["replaces_state"].as_str().unwrap().starts_with('$'));
+    // The first name replaced nothing.
+    let messages = alice
+        .get(&server, &format!("/_matrix/client/v3/rooms/{}/messages?dir=f&limit=50", enc(&room)))
+        .await
+        .ok();
+    let first = messages["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.room.name")
+        .unwrap()
+        .clone();
+    assert_eq!(first["content"]["name"], "first");
+    assert!(first["unsigned"].get("prev_content").is_none(), "{first}");
+}
