@@ -124,12 +124,8 @@ fn bench() -> Result<(), String> {
     ]))?;
     let wasm = parse_report(&wasm, "HEARTH_BENCH ")?;
 
-    step("build hearth-node (release)", cargo(&["build", "--release", "-p", "hearth-node"]))?;
-    let mut load = Command::new("node");
-    load.current_dir(root().join("tests"))
-        .arg("bench/load.mjs")
-        .env("HEARTH_NODE_BIN", target_dir().join("release").join("hearth-node"));
-    let load = parse_report(&capture(load)?, "")?;
+    let load = capture(cargo(&["bench", "--quiet", "-p", "hearth-node", "--bench", "load"]))?;
+    let load = parse_report(&load, "")?;
 
     let mut report = serde_json::Map::new();
     if let serde_json::Value::Object(fields) = load {
