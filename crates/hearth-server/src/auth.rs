@@ -1,6 +1,5 @@
 //! Access tokens, passwords and identifiers of local users.
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier, password_hash::phc::PasswordHash};
 use base64::Engine as _;
 use hearth_core::ruma::{OwnedDeviceId, OwnedUserId, UserId};
 
@@ -86,24 +85,127 @@ pub(crate) fn random_device_id() -> Result<OwnedDeviceId> {
     Ok(id.into())
 }
 
-/// An Argon2id hash in PHC format, with the OWASP-recommended parameters that need the least
-/// memory (m = 7 MiB, t = 5, p = 1): the server runs in browser tabs and on small machines, and
-/// the allocator keeps each hash's memory per thread afterwards. Verification reads the
-/// parameters from the stored hash, so changing them here never locks anyone out.
-pub(crate) fn hash_password(password: &str) -> Result<String> {
-    let params = argon2::Params::new(7 * 1024, 5, 1, None)
-        .map_err(|error| ServerError::Internal(error.to_string()))?;
-    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|error| ServerError::Internal(error.to_string()))
+/// Argon2id with OWASP's least memory-hungry recommended parameters (m = 7 MiB, t = 5, p = 1):
+/// the server runs in browser tabs and on small machines.
+const ARGON2_M_COST_KIB: u32 = 7 * 1024;
+const ARGON2_T_COST: u32 = 5;
+const ARGON2_OUTPUT_BYTES: usize = 32;
+
+/// Argon2's working memory, allocated once and reused by every hash, one hash at a time. A
+/// fresh 7 MiB per hash is not returned to the system by the allocator afterwards, so every
+/// registration used to grow the process for good.
+#[derive(Default)]
+pub(crate) struct PasswordHasher {
+    memory: async_lock::Mutex<Vec<argon2::Block>>,
 }
 
-/// Whether `password` matches a stored hash.
-pub(crate) fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-        .unwrap_or(false)
+impl PasswordHasher {
+    /// An Argon2id hash in PHC string format (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
+    pub(crate) async fn hash(&self, password: &str) -> Result<String> {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|error| ServerError::Internal(error.to_string()))?;
+        let output = self.compute(password, &salt, ARGON2_M_COST_KIB, ARGON2_T_COST, 1).await?;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        Ok(format!(
+            "$argon2id$v=19$m={ARGON2_M_COST_KIB},t={ARGON2_T_COST},p=1${}${}",
+            b64.encode(salt),
+            b64.encode(output)
+        ))
+    }
+
+    /// Whether `password` matches a stored PHC hash (with whatever parameters it was made).
+    pub(crate) async fn verify(&self, password: &str, hash: &str) -> bool {
+        let Some(Phc { m_cost, t_cost, p_cost, salt, output: expected }) = parse_phc(hash) else {
+            return false;
+        };
+        // A stored hash is our own output; refuse parameters that would exhaust memory anyway.
+        if m_cost > 256 * 1024
+            || t_cost > 64
+            || p_cost > 16
+            || expected.len() != ARGON2_OUTPUT_BYTES
+        {
+            return false;
+        }
+        match self.compute(password, &salt, m_cost, t_cost, p_cost).await {
+            Ok(actual) => constant_time_eq(&actual, &expected),
+            Err(_) => false,
+        }
+    }
+
+    async fn compute(
+        &self,
+        password: &str,
+        salt: &[u8],
+        m_cost: u32,
+        t_cost: u32,
+        p_cost: u32,
+    ) -> Result<[u8; ARGON2_OUTPUT_BYTES]> {
+        let params = argon2::Params::new(m_cost, t_cost, p_cost, Some(ARGON2_OUTPUT_BYTES))
+            .map_err(|error| ServerError::Internal(error.to_string()))?;
+        let argon = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params.clone(),
+        );
+        let mut memory = self.memory.lock().await;
+        if memory.len() < params.block_count() {
+            memory.resize(params.block_count(), argon2::Block::default());
+        }
+        let mut output = [0u8; ARGON2_OUTPUT_BYTES];
+        argon
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut output,
+                &mut memory[..params.block_count()],
+            )
+            .map_err(|error| ServerError::Internal(error.to_string()))?;
+        // A rare larger stored hash must not keep its memory: shrink back to the default.
+        let default_blocks = ARGON2_M_COST_KIB as usize;
+        if memory.len() > default_blocks {
+            memory.truncate(default_blocks);
+            memory.shrink_to_fit();
+        }
+        Ok(output)
+    }
+}
+
+/// The parts of an `$argon2id$v=19$m=..,t=..,p=..$salt$hash` string.
+struct Phc {
+    m_cost: u32,
+    t_cost: u32,
+    p_cost: u32,
+    salt: Vec<u8>,
+    output: Vec<u8>,
+}
+
+fn parse_phc(hash: &str) -> Option<Phc> {
+    let mut parts = hash.split('$');
+    if !parts.next()?.is_empty() || parts.next()? != "argon2id" || parts.next()? != "v=19" {
+        return None;
+    }
+    let (mut m, mut t, mut p) = (None, None, None);
+    for param in parts.next()?.split(',') {
+        let (name, value) = param.split_once('=')?;
+        let value: u32 = value.parse().ok()?;
+        match name {
+            "m" => m = Some(value),
+            "t" => t = Some(value),
+            "p" => p = Some(value),
+            _ => return None,
+        }
+    }
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let salt = b64.decode(parts.next()?).ok()?;
+    let output = b64.decode(parts.next()?).ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Phc { m_cost: m?, t_cost: t?, p_cost: p?, salt, output })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |difference, (x, y)| difference | (x ^ y)) == 0
 }
 
 /// A short stable ID for immutable content (filters): URL-safe base64 of its first SHA-256 bytes.
@@ -119,10 +221,22 @@ mod tests {
 
     #[test]
     fn passwords_hash_and_verify() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("wrong", &hash));
-        assert!(!verify_password("correct horse", "not a hash"));
+        let hasher = PasswordHasher::default();
+        let hash = hearth_store::conformance::block_on(hasher.hash("correct horse")).unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{hash}");
+        let verify = |password: &str, hash: &str| {
+            hearth_store::conformance::block_on(hasher.verify(password, hash))
+        };
+        assert!(verify("correct horse", &hash));
+        assert!(!verify("wrong", &hash));
+        assert!(!verify("correct horse", "not a hash"));
+        // Hashes stored before, made by the argon2 crate's own PHC encoder with its default
+        // parameters, still verify.
+        use argon2::PasswordHasher as _;
+        let older = argon2::Argon2::default().hash_password(b"old password").unwrap().to_string();
+        assert!(older.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{older}");
+        assert!(verify("old password", &older));
+        assert!(!verify("new password", &older));
     }
 
     #[test]

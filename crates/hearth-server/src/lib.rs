@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     write_lock: async_lock::Mutex<()>,
     /// Sends waiting for the next group commit (see `rooms::MAX_QUEUED_SENDS` for its bound).
     send_queue: Mutex<std::collections::VecDeque<rooms::PendingSend>>,
+    /// Argon2's reusable working memory.
+    passwords: auth::PasswordHasher,
     /// The timestamp of the last create event made (see `Server::create_timestamp`).
     last_create_ts: std::sync::atomic::AtomicU64,
     state: Mutex<rooms::Caches>,
@@ -111,6 +113,7 @@ impl Server {
             write_lock: async_lock::Mutex::new(()),
             send_queue: Mutex::new(std::collections::VecDeque::new()),
             last_create_ts: std::sync::atomic::AtomicU64::new(0),
+            passwords: auth::PasswordHasher::default(),
             state: Mutex::new(rooms::Caches::default()),
             uia: Mutex::new(uia::Sessions::default()),
             ephemeral: Mutex::new(client::ephemeral::Ephemeral::default()),
@@ -149,6 +152,10 @@ impl Server {
 
     pub(crate) fn caches(&self) -> MutexGuard<'_, rooms::Caches> {
         lock(&self.0.state)
+    }
+
+    pub(crate) fn passwords(&self) -> &auth::PasswordHasher {
+        &self.0.passwords
     }
 
     pub(crate) fn uia(&self) -> MutexGuard<'_, uia::Sessions> {

@@ -110,9 +110,8 @@ impl Server {
             return Ok(false);
         }
         let user = self.store().user(&given).await?;
-        Ok(user
-            .and_then(|user| user.password_hash)
-            .is_some_and(|hash| auth::verify_password(password, &hash)))
+        let Some(hash) = user.and_then(|user| user.password_hash) else { return Ok(false) };
+        Ok(self.passwords().verify(password, &hash).await)
     }
 
     fn auth_required(

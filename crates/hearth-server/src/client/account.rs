@@ -19,7 +19,7 @@ use hearth_store::{DeviceRecord, UserRecord};
 
 use crate::{
     Authed, Server, ServerError,
-    auth::{hash_password, random_device_id, random_token, verify_password},
+    auth::{random_device_id, random_token},
     error::Result,
     platform::now_ms,
 };
@@ -65,7 +65,10 @@ pub(crate) async fn register(
         Some(user_id) => user_id,
         None => server.local_user_id(&random_token(9)?.to_lowercase().replace(['-', '_'], "x"))?,
     };
-    let password_hash = request.password.as_deref().map(hash_password).transpose()?;
+    let password_hash = match &request.password {
+        Some(password) => Some(server.passwords().hash(password).await?),
+        None => None,
+    };
     let mut txn = server.store().transaction();
     // The availability check above ran before the (slow) UIA and hashing; check again under
     // the write lock so two registrations of one name cannot both succeed.
@@ -137,8 +140,10 @@ pub(crate) async fn login(
     if user.deactivated {
         return Err(ServerError::UserDeactivated);
     }
-    let matches =
-        user.password_hash.as_deref().is_some_and(|hash| verify_password(&password.password, hash));
+    let matches = match user.password_hash.as_deref() {
+        Some(hash) => server.passwords().verify(&password.password, hash).await,
+        None => false,
+    };
     if !matches {
         return Err(ServerError::Forbidden("invalid username or password".into()));
     }
@@ -215,7 +220,7 @@ pub(crate) async fn change_password(
     let flows = server.account_flows(&authed.user_id).await?;
     server.user_interactive_auth(request.auth.as_ref(), &flows, Some(&authed.user_id)).await?;
     let mut user = server.user_record(&authed.user_id).await?;
-    user.password_hash = Some(hash_password(&request.new_password)?);
+    user.password_hash = Some(server.passwords().hash(&request.new_password).await?);
     let mut txn = server.store().transaction();
     txn.put_user(&authed.user_id, &user)?;
     server.store().commit(txn).await?;
