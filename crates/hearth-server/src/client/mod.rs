@@ -11,12 +11,16 @@ pub(crate) mod keys;
 pub(crate) mod media;
 pub(crate) mod membership;
 pub(crate) mod message;
+pub(crate) mod notifications;
 pub(crate) mod profile;
 pub(crate) mod push;
+pub(crate) mod pushers;
 pub(crate) mod relations;
 pub(crate) mod room;
+pub(crate) mod search;
 pub(crate) mod space;
 pub(crate) mod sync;
+pub(crate) mod thirdparty;
 pub(crate) mod to_device;
 pub(crate) mod upgrade;
 pub(crate) mod user_directory;
@@ -160,4 +164,12 @@ pub(crate) fn routes(router: &mut Router) {
     router.authed(push::set_pushrule_enabled);
     router.authed(push::get_pushrule_actions);
     router.authed(push::set_pushrule_actions);
+    router.authed(notifications::get_notifications);
+    router.authed(pushers::get_pushers);
+    router.authed(pushers::set_pusher);
+
+    router.authed(search::search_events);
+    router.authed(thirdparty::get_3pids);
+    router.authed(thirdparty::get_protocols);
+    router.authed(thirdparty::get_turn_server_info);
 }

@@ -70,7 +70,7 @@ impl Server {
     }
 
     /// Whether `user_id` was joined in the state group `group`.
-    async fn joined_before(&self, user_id: &UserId, group: u64) -> Result<bool> {
+    pub(crate) async fn joined_before(&self, user_id: &UserId, group: u64) -> Result<bool> {
         let state = self.state_map(group).await?;
         let Some(event_id) = state.get(&(StateEventType::RoomMember, user_id.to_string())) else {
             return Ok(false);
@@ -99,14 +99,8 @@ impl Server {
         Ok(levels.into())
     }
 
-    /// A room's unread notification counts for a user: the events after their latest read
-    /// receipt (public or private) whose push actions notify, and those that highlight. At most
-    /// the newest [`MAX_COUNTED_EVENTS`] events are looked at.
-    pub(crate) async fn unread_notifications(
-        &self,
-        user_id: &UserId,
-        room_id: &RoomId,
-    ) -> Result<UnreadNotificationsCount> {
+    /// The stream position of the user's latest read receipt (public or private) in a room.
+    pub(crate) async fn read_up_to(&self, user_id: &UserId, room_id: &RoomId) -> Result<u64> {
         let mut read_up_to = 0;
         for receipt_type in ["m.read", "m.read.private"] {
             for thread in ["", "main"] {
@@ -120,6 +114,48 @@ impl Server {
                 }
             }
         }
+        Ok(read_up_to)
+    }
+
+    /// What push conditions read about a room for `user_id`: its joined member count, the
+    /// user's display name and the room's power levels.
+    pub(crate) async fn push_context(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+    ) -> Result<PushConditionRoomCtx> {
+        let members = self
+            .store()
+            .room_members(room_id)
+            .await?
+            .iter()
+            .filter(|(_, membership)| membership == "join")
+            .count();
+        let display_name = self
+            .store()
+            .user(user_id)
+            .await?
+            .and_then(|user| user.displayname)
+            .unwrap_or_else(|| user_id.localpart().to_owned());
+        let mut context = PushConditionRoomCtx::new(
+            room_id.to_owned(),
+            UInt::new_saturating(members as u64),
+            user_id.to_owned(),
+            display_name,
+        );
+        context.power_levels = Some(self.push_power_levels(room_id).await?);
+        Ok(context)
+    }
+
+    /// A room's unread notification counts for a user: the events after their latest read
+    /// receipt (public or private) whose push actions notify, and those that highlight. At most
+    /// the newest [`MAX_COUNTED_EVENTS`] events are looked at.
+    pub(crate) async fn unread_notifications(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+    ) -> Result<UnreadNotificationsCount> {
+        let read_up_to = self.read_up_to(user_id, room_id).await?;
         let now = self.store().current_stream();
         let rules_changed = self
             .store()
@@ -176,26 +212,7 @@ impl Server {
             return Ok((0, 0, false));
         }
         let rules = self.push_rules(user_id).await?;
-        let members = self
-            .store()
-            .room_members(room_id)
-            .await?
-            .iter()
-            .filter(|(_, membership)| membership == "join")
-            .count();
-        let display_name = self
-            .store()
-            .user(user_id)
-            .await?
-            .and_then(|user| user.displayname)
-            .unwrap_or_else(|| user_id.localpart().to_owned());
-        let mut context = PushConditionRoomCtx::new(
-            room_id.to_owned(),
-            UInt::new_saturating(members as u64),
-            user_id.to_owned(),
-            display_name,
-        );
-        context.power_levels = Some(self.push_power_levels(room_id).await?);
+        let context = self.push_context(user_id, room_id).await?;
         let (mut notify, mut highlight) = (0u64, 0u64);
         for (_, event_id) in events {
             let Some((pdu, stored)) = self.pdu(&event_id).await? else { continue };
