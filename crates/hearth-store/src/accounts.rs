@@ -103,17 +103,7 @@ impl Store {
 
     /// All devices of a user, by device ID.
     pub async fn devices(&self, user_id: &str) -> Result<Vec<(String, DeviceRecord)>, StoreError> {
-        let prefix = Key::new().str(user_id).build();
-        let rows: Vec<(Vec<u8>, DeviceRecord)> = self
-            .scan(Table::Devices, KeyRange::prefix(&prefix), Direction::Forward, usize::MAX)
-            .await?;
-        rows.into_iter()
-            .map(|(key, device)| {
-                let mut reader = KeyReader::new(&key);
-                reader.str()?;
-                Ok((reader.str()?, device))
-            })
-            .collect()
+        self.scan_under(Table::Devices, user_id).await
     }
 
     /// Whom an access token belongs to.

@@ -182,16 +182,11 @@ impl Store {
         &self,
         user_id: &UserId,
     ) -> Result<Vec<(OwnedRoomId, MembershipRecord)>, StoreError> {
-        let prefix = Key::new().str(user_id.as_str()).build();
-        let rows: Vec<(Vec<u8>, MembershipRecord)> = self
-            .scan(Table::Memberships, KeyRange::prefix(&prefix), Direction::Forward, usize::MAX)
-            .await?;
+        let rows: Vec<(String, MembershipRecord)> =
+            self.scan_under(Table::Memberships, user_id.as_str()).await?;
         rows.into_iter()
-            .map(|(key, record)| {
-                let mut reader = KeyReader::new(&key);
-                reader.str()?;
-                let room_id = OwnedRoomId::try_from(reader.str()?).map_err(StoreError::corrupt)?;
-                Ok((room_id, record))
+            .map(|(room_id, record)| {
+                Ok((OwnedRoomId::try_from(room_id).map_err(StoreError::corrupt)?, record))
             })
             .collect()
     }
@@ -211,16 +206,11 @@ impl Store {
         &self,
         room_id: &RoomId,
     ) -> Result<Vec<(OwnedUserId, String)>, StoreError> {
-        let prefix = Key::new().str(room_id.as_str()).build();
-        let rows: Vec<(Vec<u8>, String)> = self
-            .scan(Table::RoomMembers, KeyRange::prefix(&prefix), Direction::Forward, usize::MAX)
-            .await?;
+        let rows: Vec<(String, String)> =
+            self.scan_under(Table::RoomMembers, room_id.as_str()).await?;
         rows.into_iter()
-            .map(|(key, membership)| {
-                let mut reader = KeyReader::new(&key);
-                reader.str()?;
-                let user_id = OwnedUserId::try_from(reader.str()?).map_err(StoreError::corrupt)?;
-                Ok((user_id, membership))
+            .map(|(user_id, membership)| {
+                Ok((OwnedUserId::try_from(user_id).map_err(StoreError::corrupt)?, membership))
             })
             .collect()
     }

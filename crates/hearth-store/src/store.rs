@@ -136,6 +136,26 @@ impl Store {
         entries.into_iter().map(|(key, value)| Ok((key, decode(&value)?))).collect()
     }
 
+    /// Every entry of `table` whose key starts with the string component `first`, as the key's
+    /// second string component and the decoded value (a user's rooms, a room's members, a
+    /// user's devices).
+    pub(crate) async fn scan_under<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        first: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let prefix = Key::new().str(first).build();
+        let rows: Vec<(Vec<u8>, T)> =
+            self.scan(table, KeyRange::prefix(&prefix), Direction::Forward, usize::MAX).await?;
+        rows.into_iter()
+            .map(|(key, value)| {
+                let mut reader = crate::keys::KeyReader::new(&key);
+                reader.str()?;
+                Ok((reader.str()?, value))
+            })
+            .collect()
+    }
+
     /// Reads a meta value (identity seed and the like).
     pub async fn meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
         self.get(Table::Meta, &meta_key(name)).await
