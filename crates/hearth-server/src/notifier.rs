@@ -24,11 +24,12 @@ impl Notifier {
         self.event.notify(usize::MAX);
     }
 
-    /// Records an in-memory change and wakes the waiters.
-    pub(crate) fn bump_ephemeral(&self) -> u64 {
-        let position = self.ephemeral.fetch_add(1, Ordering::AcqRel) + 1;
-        self.notify();
-        position
+    /// Allocates the position of an in-memory change. Callers hold the ephemeral state's lock
+    /// while they allocate and apply the change, and call [`Notifier::notify`] after releasing
+    /// it; readers take the position under the same lock, so a position they see always comes
+    /// with its change.
+    pub(crate) fn advance_ephemeral(&self) -> u64 {
+        self.ephemeral.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     pub(crate) fn ephemeral(&self) -> u64 {

@@ -69,14 +69,24 @@ impl Ephemeral {
 impl Server {
     /// Expires typing notifications whose time is up, waking syncs when that changes anything.
     pub(crate) fn expire_typing(&self) {
-        let changed = self.ephemeral().expire_typing(now_ms());
-        if !changed.is_empty() {
-            let position = self.notifier().bump_ephemeral();
-            let mut ephemeral = self.ephemeral();
-            for room_id in changed {
-                ephemeral.typing_changed.insert(room_id, position);
-            }
+        let mut ephemeral = self.ephemeral();
+        let changed = ephemeral.expire_typing(now_ms());
+        if changed.is_empty() {
+            return;
         }
+        let position = self.notifier().advance_ephemeral();
+        for room_id in changed {
+            ephemeral.typing_changed.insert(room_id, position);
+        }
+        drop(ephemeral);
+        self.notifier().notify();
+    }
+
+    /// The current ephemeral position, read under the ephemeral lock so that every change up
+    /// to it has been applied (see `Notifier::advance_ephemeral`).
+    pub(crate) fn ephemeral_position(&self) -> u64 {
+        let _ephemeral = self.ephemeral();
+        self.notifier().ephemeral()
     }
 
     /// The typing and receipt events of a room for a sync.
@@ -205,8 +215,8 @@ impl Server {
         state: PresenceState,
         status_msg: Option<Option<String>>,
     ) {
-        let position = self.notifier().bump_ephemeral();
         let mut ephemeral = self.ephemeral();
+        let position = self.notifier().advance_ephemeral();
         let entry = ephemeral.presence.entry(user_id.to_owned()).or_insert(Presence {
             state: PresenceState::Offline,
             status_msg: None,
@@ -219,6 +229,8 @@ impl Server {
         }
         entry.last_active_ts = now_ms();
         entry.changed = position;
+        drop(ephemeral);
+        self.notifier().notify();
     }
 }
 
@@ -249,8 +261,8 @@ pub(crate) async fn create_typing_event(
         return Err(ServerError::Forbidden("you are not in this room".into()));
     }
     server.expire_typing();
-    let position = server.notifier().bump_ephemeral();
     let mut ephemeral = server.ephemeral();
+    let position = server.notifier().advance_ephemeral();
     let users = ephemeral.typing.entry(request.room_id.clone()).or_default();
     match request.state {
         Typing::Yes(timeout) => {
@@ -265,6 +277,8 @@ pub(crate) async fn create_typing_event(
         }
     }
     ephemeral.typing_changed.insert(request.room_id.clone(), position);
+    drop(ephemeral);
+    server.notifier().notify();
     Ok(create_typing_event::v3::Response::new())
 }
 

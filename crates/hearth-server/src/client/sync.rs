@@ -104,7 +104,7 @@ pub(crate) async fn sync_events(
     let since = request
         .since
         .as_deref()
-        .map(|since| SyncToken::parse(since, server.notifier().ephemeral()))
+        .map(|since| SyncToken::parse(since, server.ephemeral_position()))
         .transpose()?;
     server.set_presence_from_sync(&authed, &request.set_presence).await?;
     let timeout = request.timeout.unwrap_or_default().min(MAX_TIMEOUT);
@@ -116,7 +116,7 @@ pub(crate) async fn sync_events(
         server.expire_typing();
         let now = SyncToken {
             stream: server.store().current_stream(),
-            ephemeral: server.notifier().ephemeral(),
+            ephemeral: server.ephemeral_position(),
         };
         let sync = SyncRequest {
             authed: &authed,
@@ -138,7 +138,7 @@ pub(crate) async fn sync_events(
             Either::Right(_) => {
                 let now = SyncToken {
                     stream: server.store().current_stream(),
-                    ephemeral: server.notifier().ephemeral(),
+                    ephemeral: server.ephemeral_position(),
                 };
                 let sync =
                     SyncRequest { authed: &authed, since, now, full_state: false, filter: &filter };
