@@ -245,15 +245,7 @@ impl Server {
         }
         match stored {
             Ok(()) => {
-                let mut caches = self.caches();
-                for writer in writers.into_values() {
-                    caches.states.insert(writer.record.current_state, Arc::new(writer.state));
-                    for (pdu, _) in writer.written {
-                        caches.pdus.insert(pdu.event_id().to_owned(), pdu);
-                    }
-                }
-                drop(caches);
-                self.notifier().notify();
+                self.remember_committed(writers.into_values());
                 for (reply, outcome) in outcomes {
                     // A sender that went away no longer needs its answer.
                     let _ = reply.send(outcome);
@@ -377,15 +369,22 @@ impl Server {
             writer.room_id.clone().ok_or_else(|| ServerError::Internal("no room".into()))?;
         txn.put_room(&room_id, &writer.record)?;
         self.store().commit(txn).await?;
-        let mut caches = self.caches();
-        caches.states.insert(writer.record.current_state, Arc::new(writer.state));
         let ids = writer.written.iter().map(|(pdu, _)| pdu.event_id().to_owned()).collect();
-        for (pdu, _) in writer.written {
-            caches.pdus.insert(pdu.event_id().to_owned(), pdu);
+        self.remember_committed([writer]);
+        Ok(ids)
+    }
+
+    /// After a commit: keeps the rooms' new current state and events decoded, and wakes syncs.
+    fn remember_committed(&self, writers: impl IntoIterator<Item = RoomWriter>) {
+        let mut caches = self.caches();
+        for writer in writers {
+            caches.states.insert(writer.record.current_state, Arc::new(writer.state));
+            for (pdu, _) in writer.written {
+                caches.pdus.insert(pdu.event_id().to_owned(), pdu);
+            }
         }
         drop(caches);
         self.notifier().notify();
-        Ok(ids)
     }
 
     /// Builds, authorises and stages one event on top of the writer's current room state.
@@ -605,10 +604,24 @@ impl PowerLevels {
 }
 
 impl Server {
+    /// The event under `(kind, "")` in a room state, parsed.
+    async fn current_state_pdu(
+        &self,
+        state: &StateMap,
+        kind: StateEventType,
+    ) -> Result<Option<Pdu>> {
+        match state.get(&(kind, String::new())) {
+            Some(event_id) => Ok(self.pdu(event_id).await?.map(|(pdu, _)| pdu)),
+            None => Ok(None),
+        }
+    }
+
     /// The current power levels of a room (the spec's defaults when there is no event).
     pub(crate) async fn power_levels(&self, room_id: &RoomId) -> Result<PowerLevels> {
-        let version = self.room_version(room_id).await?;
-        let create = self.state_event(room_id, &StateEventType::RoomCreate, "").await?;
+        // One read of the room's current state serves the version, create and power levels.
+        let (record, state) = self.current_state(room_id).await?;
+        let version = record.version.parse::<RoomVersion>()?;
+        let create = self.current_state_pdu(&state, StateEventType::RoomCreate).await?;
         let mut creators = Vec::new();
         if let Some(create) = &create
             && version.room_id_from_create_event()
@@ -624,7 +637,7 @@ impl Server {
                 );
             }
         }
-        let event = self.state_event(room_id, &StateEventType::RoomPowerLevels, "").await?;
+        let event = self.current_state_pdu(&state, StateEventType::RoomPowerLevels).await?;
         let content: serde_json::Value = match &event {
             Some(event) => serde_json::from_str(event.content().get()).unwrap_or_default(),
             // Without power levels the creator has 100 and everyone else 0.

@@ -60,7 +60,8 @@ impl Server {
     }
 
     /// Sends a message or state event from a client, idempotently per device and transaction
-    /// ID: a retried transaction returns the event it first produced.
+    /// ID: a retried transaction returns the event it first produced (checked by the group
+    /// commit under the write lock, so concurrent retries cannot both send).
     async fn send_client_event(
         &self,
         authed: &Authed,
@@ -69,14 +70,6 @@ impl Server {
         txn_id: Option<&str>,
     ) -> Result<OwnedEventId> {
         if let Some(txn_id) = txn_id {
-            if let Some(existing) = self
-                .store()
-                .transaction_event(authed.user_id.as_str(), authed.device_id.as_str(), txn_id)
-                .await?
-            {
-                return OwnedEventId::try_from(existing)
-                    .map_err(|error| ServerError::Internal(error.to_string()));
-            }
             event.transaction = Some(TransactionOrigin {
                 device_id: authed.device_id.to_string(),
                 txn_id: txn_id.to_owned(),
@@ -97,11 +90,10 @@ pub(crate) async fn send_message_event(
     let content: Value = serde_json::from_str(request.body.json().get())
         .map_err(|error| ServerError::BadJson(error.to_string()))?;
     let kind = TimelineEventType::from(request.event_type.to_string());
-    let mut event = NewEvent::new(kind.clone(), object(content)?);
     if kind == TimelineEventType::RoomRedaction {
         return Err(ServerError::BadJson("send redactions with PUT /redact".into()));
     }
-    event.state_key = None;
+    let event = NewEvent::new(kind, object(content)?);
     let event_id = server
         .send_client_event(&authed, &request.room_id, event, Some(request.txn_id.as_str()))
         .await?;
