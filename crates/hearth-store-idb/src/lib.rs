@@ -1,0 +1,1 @@
+//! Hearth's IndexedDB backend: the browser's durable store (wasm only).

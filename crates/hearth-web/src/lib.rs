@@ -1,0 +1,1 @@
+//! Hearth's browser host (wasm only).
