@@ -1,0 +1,113 @@
+// The minimal page: starts the tab host, registers the service worker (unless `?sw=off`), and
+// runs a matrix-js-sdk client against the homeserver. `window.hearth` is what the browser
+// end-to-end tests drive; keep its shape.
+
+import type { MatrixClient } from 'matrix-js-sdk';
+import wasmUrl from '../pkg/hearth_web_bg.wasm?url';
+import { startHost, type HearthHost, type Role, type Transport } from './host';
+import { Session } from './session';
+import { showError, showSession, showStatus } from './ui';
+
+export interface HearthTestHooks {
+  /** Role and transport known, and GET /_matrix/client/versions answered 200 through it. */
+  ready: Promise<void>;
+  role(): Role;
+  transport(): Transport;
+  serverName(): Promise<string>;
+  /** Registers (UIA dummy flow), starts the client; resolves with the user id. */
+  register(username: string, password: string): Promise<string>;
+  login(username: string, password: string): Promise<string>;
+  client(): MatrixClient | null;
+  /** Once a client is started and its first sync is PREPARED (pending while logged out). */
+  readonly clientReady: Promise<void>;
+  logout(): Promise<void>;
+}
+
+declare global {
+  interface Window {
+    hearth: HearthTestHooks;
+  }
+}
+
+/** How long a first page load waits for its new service worker to take control. */
+const SW_CONTROL_TIMEOUT_MS = 5_000;
+/** How long `ready` keeps asking for /versions (a first start compiles the wasm and opens IndexedDB). */
+const REACHABLE_TIMEOUT_MS = 30_000;
+
+const useServiceWorker = new URLSearchParams(location.search).get('sw') !== 'off';
+const host = startHost({ wasm: wasmUrl, useServiceWorker });
+const session = new Session(host.fetch);
+
+const ready = (async () => {
+  await host.started;
+  if (useServiceWorker) await registerServiceWorker();
+  await untilReachable(host);
+})();
+
+window.hearth = {
+  ready,
+  role: () => host.role,
+  transport: () => host.transport,
+  serverName: () => host.serverName(),
+  register: async (username, password) => {
+    await ready;
+    return session.register(username, password);
+  },
+  login: async (username, password) => {
+    await ready;
+    return session.login(username, password);
+  },
+  client: () => session.client,
+  get clientReady() {
+    return session.clientReady;
+  },
+  logout: () => session.logout(),
+};
+
+showStatus(host);
+ready.then(
+  async () => {
+    showSession(session);
+    await session.resume();
+  },
+  (err: unknown) => showError(`The homeserver is not reachable: ${String(err)}`),
+);
+
+/** Registers /sw.js; on a first load, waits (bounded) until it controls this page so that the
+ *  transport is settled. A browser that blocks service workers leaves the direct path. */
+async function registerServiceWorker(): Promise<void> {
+  const container = navigator.serviceWorker;
+  if (!container) return;
+  try {
+    await container.register('/sw.js', { scope: '/' });
+  } catch (err) {
+    console.warn('hearth: no service worker, using the direct path', err);
+    return;
+  }
+  if (container.controller) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, SW_CONTROL_TIMEOUT_MS);
+    container.addEventListener('controllerchange', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      container.removeEventListener('controllerchange', done);
+      resolve();
+    }
+  });
+}
+
+async function untilReachable(host: HearthHost): Promise<void> {
+  const deadline = Date.now() + REACHABLE_TIMEOUT_MS;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      const response = await host.fetch(new URL('/_matrix/client/versions', location.origin));
+      if (response.ok) return;
+      last = `${response.status} ${await response.text()}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`GET /_matrix/client/versions: ${last}`);
+}

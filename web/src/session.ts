@@ -1,0 +1,161 @@
+// The page's Matrix session: register (UIA dummy flow), log in, resume from localStorage, log
+// out, and the one matrix-js-sdk client started from it. No crypto on this page.
+
+import {
+  ClientEvent,
+  createClient,
+  HttpApiEvent,
+  MatrixError,
+  SyncState,
+  type MatrixClient,
+  type RegisterResponse,
+} from 'matrix-js-sdk';
+
+export interface Credentials {
+  userId: string;
+  accessToken: string;
+  deviceId: string;
+}
+
+const STORAGE_KEY = 'hearth-session';
+const DEVICE_NAME = 'Hearth web';
+
+type FetchFn = typeof globalThis.fetch;
+
+/** A promise with its resolver, as `Promise.withResolvers` (not yet in every browser we target). */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export class Session extends EventTarget {
+  #client: MatrixClient | null = null;
+  #ready = deferred();
+  readonly #fetchFn: FetchFn;
+
+  constructor(fetchFn: FetchFn) {
+    super();
+    this.#fetchFn = fetchFn;
+  }
+
+  get client(): MatrixClient | null {
+    return this.#client;
+  }
+
+  /** Resolves once a client is started and its first sync is PREPARED; a new pending promise
+   *  after each logout. */
+  get clientReady(): Promise<void> {
+    return this.#ready.promise;
+  }
+
+  /** Starts the client of a saved session, if there is one. */
+  async resume(): Promise<boolean> {
+    const saved = loadCredentials();
+    if (saved === null) return false;
+    await this.#start(saved);
+    return true;
+  }
+
+  async register(username: string, password: string): Promise<string> {
+    const api = this.#apiClient();
+    const body = { username, password, initial_device_display_name: DEVICE_NAME };
+    let response: RegisterResponse;
+    try {
+      response = await api.registerRequest(body);
+    } catch (err) {
+      // User-interactive authentication: 401 with the flows and a session; the server is the
+      // user's own, so its open flow is the dummy stage.
+      const uia = err instanceof MatrixError && err.httpStatus === 401 ? err.data : undefined;
+      const flows = (uia?.flows ?? []) as { stages: string[] }[];
+      if (!uia || !flows.some((flow) => flow.stages.every((stage) => stage === 'm.login.dummy'))) {
+        throw err;
+      }
+      const session = typeof uia.session === 'string' ? uia.session : undefined;
+      response = await api.registerRequest({ ...body, auth: { type: 'm.login.dummy', session } });
+    }
+    if (!response.access_token || !response.device_id) {
+      throw new Error('registration returned no access token or device id');
+    }
+    return this.#start({ userId: response.user_id, accessToken: response.access_token, deviceId: response.device_id });
+  }
+
+  async login(username: string, password: string): Promise<string> {
+    const response = await this.#apiClient().loginRequest({
+      type: 'm.login.password',
+      identifier: { type: 'm.id.user', user: username },
+      password,
+      initial_device_display_name: DEVICE_NAME,
+    });
+    return this.#start({ userId: response.user_id, accessToken: response.access_token, deviceId: response.device_id });
+  }
+
+  /** Logs out on the server (best effort: the session is dropped here either way). */
+  async logout(): Promise<void> {
+    const client = this.#client;
+    if (client) {
+      try {
+        await client.logout(true);
+      } catch (err) {
+        console.warn('hearth: server-side logout failed', err);
+      }
+    }
+    this.#drop();
+  }
+
+  #apiClient(): MatrixClient {
+    return createClient({ baseUrl: location.origin, fetchFn: this.#fetchFn });
+  }
+
+  async #start(credentials: Credentials): Promise<string> {
+    this.#stopClient();
+    saveCredentials(credentials);
+    const client = createClient({ baseUrl: location.origin, ...credentials, fetchFn: this.#fetchFn });
+    this.#client = client;
+    const ready = this.#ready;
+    const onSync = (state: SyncState) => {
+      if (state !== SyncState.Prepared) return;
+      client.off(ClientEvent.Sync, onSync);
+      ready.resolve();
+    };
+    client.on(ClientEvent.Sync, onSync);
+    // A saved token the server no longer knows: back to the sign-in form.
+    client.on(HttpApiEvent.SessionLoggedOut, () => {
+      if (this.#client === client) this.#drop();
+    });
+    this.dispatchEvent(new Event('change'));
+    await client.startClient({ initialSyncLimit: 20 });
+    await ready.promise;
+    return credentials.userId;
+  }
+
+  #stopClient(): void {
+    if (this.#client === null) return;
+    this.#client.stopClient();
+    this.#client.removeAllListeners();
+    this.#client = null;
+    this.#ready = deferred();
+  }
+
+  #drop(): void {
+    this.#stopClient();
+    localStorage.removeItem(STORAGE_KEY);
+    this.dispatchEvent(new Event('change'));
+  }
+}
+
+function loadCredentials(): Credentials | null {
+  try {
+    const value: unknown = JSON.parse(localStorage.getItem(STORAGE_KEY) ?? 'null');
+    if (typeof value !== 'object' || value === null) return null;
+    const { userId, accessToken, deviceId } = value as Record<string, unknown>;
+    if (typeof userId !== 'string' || typeof accessToken !== 'string' || typeof deviceId !== 'string') return null;
+    return { userId, accessToken, deviceId };
+  } catch {
+    return null;
+  }
+}
+
+function saveCredentials(credentials: Credentials): void {
+  localStorage.setItem(STORAGE_KEY, JSON.stringify(credentials));
+}

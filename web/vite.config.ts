@@ -1,0 +1,15 @@
+// The page build: index.html and its modules into dist/, with a manifest that the service
+// worker build (vite.sw.config.ts, run after this one) reads for the app shell.
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  base: '/',
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    manifest: true,
+    target: 'es2022',
+    // Never inline the wasm as a data: URL; it is fetched (and cached) as a file.
+    assetsInlineLimit: (file) => (file.endsWith('.wasm') ? false : undefined),
+  },
+});
