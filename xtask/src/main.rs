@@ -2,7 +2,9 @@
 //! nothing else. Every step that needs a tool installs it first, idempotently, from the ordinary
 //! package registries (never a downloaded browser or prebuilt binary).
 
+mod serve;
 mod tools;
+mod web;
 
 use std::{
     env,
@@ -14,15 +16,20 @@ use tools::Tools;
 
 /// Libraries that must build for the browser, checked by clippy on wasm32 (their tests use
 /// native runtimes).
-const WASM_LIB_CRATES: &[&str] = &["hearth-server"];
+const WASM_LIB_CRATES: &[&str] = &["hearth-server", "hearth-web"];
 
 /// Crates whose tests also run as wasm in headless Chromium.
-const WASM_TEST_CRATES: &[&str] = &["hearth-core", "hearth-store"];
+const WASM_TEST_CRATES: &[&str] = &["hearth-core", "hearth-store", "hearth-store-idb"];
+
+/// Where `cargo xtask dev` serves unless told otherwise.
+const DEFAULT_PORT: u16 = 8080;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
-  dev            build and serve the app (not built yet: see the README)
+  dev [--port N] build the app (release wasm) and serve it at http://127.0.0.1:8080
+  serve [--port N]
+                 serve the app as built last (port 0: any free port)
   test           everything: formatting, clippy (native and wasm32), native tests,
                  matrix-js-sdk tests against hearth-node, wasm tests in headless Chromium
   ci             what .ci/run runs: the same as test
@@ -32,7 +39,8 @@ usage: cargo xtask <command>
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("dev") => dev(),
+        Some("dev") => port(&args[1..]).and_then(dev),
+        Some("serve") => port(&args[1..]).and_then(|port| serve::serve(&web::dist(), port)),
         Some("test" | "ci") => test(),
         Some("bench") => bench(),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
@@ -56,13 +64,21 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-fn dev() -> Result<(), String> {
-    println!(
-        "Hearth's app is not built yet: the homeserver runs as a library (hearth-core) only.\n\
-         The browser host and the page that `cargo xtask dev` will serve come with the next\n\
-         milestones (see ARCHITECTURE.md). `cargo xtask test` runs everything that exists."
-    );
-    Ok(())
+/// `--port N` from the arguments, or the default.
+fn port(args: &[String]) -> Result<u16, String> {
+    match args {
+        [] => Ok(DEFAULT_PORT),
+        [flag, value] if flag == "--port" => {
+            value.parse().map_err(|_| format!("--port takes a port number, not {value:?}"))
+        }
+        _ => Err(USAGE.to_owned()),
+    }
+}
+
+fn dev(port: u16) -> Result<(), String> {
+    Tools::ensure_build(&root())?;
+    web::build()?;
+    serve::serve(&web::dist(), port)
 }
 
 fn test() -> Result<(), String> {
@@ -88,12 +104,17 @@ fn test() -> Result<(), String> {
     step("native tests", cargo(&["test", "--workspace", "--all-targets"]))?;
     step("doc tests", cargo(&["test", "--workspace", "--doc"]))?;
     step("build hearth-node", cargo(&["build", "-p", "hearth-node"]))?;
+    web::build()?;
+    let mut typecheck = Command::new("npm");
+    typecheck.current_dir(root().join("web")).args(["run", "check"]);
+    step("TypeScript checks (web)", typecheck)?;
     let mut node_tests = Command::new("npm");
     node_tests
         .current_dir(root().join("tests"))
         .arg("test")
-        .env("HEARTH_NODE_BIN", target_dir().join("debug").join("hearth-node"));
-    step("matrix-js-sdk against hearth-node", node_tests)?;
+        .env("HEARTH_NODE_BIN", target_dir().join("debug").join("hearth-node"))
+        .env("HEARTH_XTASK_BIN", env::current_exe().map_err(|error| error.to_string())?);
+    step("matrix-js-sdk against hearth-node and in Chromium", node_tests)?;
     for krate in WASM_TEST_CRATES {
         step(
             &format!("wasm tests of {krate} in headless Chromium"),

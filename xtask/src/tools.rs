@@ -19,11 +19,16 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 impl Tools {
     /// Makes sure every tool the test and bench commands need is installed.
     pub(crate) fn ensure(root: &Path) -> Result<Self, String> {
+        Self::ensure_build(root)?;
+        ensure_chromium()?;
+        Ok(Self { chromedriver: PathBuf::from(CHROMEDRIVER) })
+    }
+
+    /// What building the app needs (no browser).
+    pub(crate) fn ensure_build(root: &Path) -> Result<(), String> {
         ensure_wasm_target()?;
         ensure_wasm_bindgen(root)?;
-        ensure_chromium()?;
-        ensure_npm_packages(root)?;
-        Ok(Self { chromedriver: PathBuf::from(CHROMEDRIVER) })
+        ensure_npm_packages(root)
     }
 
     /// `cargo-fuzz`, installed from the registry when missing.

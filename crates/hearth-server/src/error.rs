@@ -80,6 +80,10 @@ pub enum ServerError {
     /// Too much is in flight; try again later (429 `M_LIMIT_EXCEEDED`).
     #[error("{0}")]
     LimitExceeded(String),
+    /// The server is not serving now (stopped, or its host is handing over); the client should
+    /// retry (503 `M_UNKNOWN`).
+    #[error("{0}")]
+    Unavailable(String),
     /// The storage failed (500 `M_UNKNOWN`).
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -121,6 +125,7 @@ impl ServerError {
             }
             ServerError::LimitExceeded(_) => (StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED"),
             ServerError::Unknown(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
+            ServerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
             ServerError::AuthRequired(body) => return (StatusCode::UNAUTHORIZED, body.clone()),
             ServerError::Store(_) | ServerError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN")

@@ -1,1 +1,8 @@
-//! Hearth's browser host (wasm only).
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+#[cfg(target_family = "wasm")]
+mod host;
+
+#[cfg(target_family = "wasm")]
+pub use host::Homeserver;

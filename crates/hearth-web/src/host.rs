@@ -1,0 +1,190 @@
+//! The JS API: start the homeserver on IndexedDB, answer `Request`s with `Response`s, stop.
+//!
+//! Tab leadership and the service-worker bridge live in TypeScript (`web/src/host`): they are
+//! browser plumbing around this module, which holds everything Matrix.
+
+use std::{cell::Cell, rc::Rc, sync::Arc, time::Duration};
+
+use hearth_core::platform::BoxFuture;
+use hearth_server::{Config, Registration, Runtime, Server, ServerError};
+use hearth_store::Store;
+use hearth_store_idb::IdbBackend;
+use js_sys::{Array, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use web_sys::{Headers, Request, Response, ResponseInit};
+
+#[wasm_bindgen(typescript_custom_section)]
+const START_OPTIONS: &str = r#"
+/** How to start a homeserver. */
+export interface StartOptions {
+  /** The IndexedDB database holding this homeserver (created on first start). */
+  database: string;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `StartOptions` from JS.
+    #[wasm_bindgen(typescript_type = "StartOptions")]
+    pub type StartOptions;
+}
+
+/// How long `stop` waits for writes in flight before closing anyway: a write that has not
+/// finished by then is a stuck IndexedDB transaction, which the browser aborts as a whole.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The browser's timers, lent to the server.
+struct BrowserRuntime;
+
+impl Runtime for BrowserRuntime {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let millis = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
+        Box::pin(gloo_timers::future::TimeoutFuture::new(millis))
+    }
+}
+
+/// A homeserver running in this tab. Only one tab of an origin may run one at a time (the
+/// caller holds a Web Lock): two would interleave their writes to one database.
+#[wasm_bindgen]
+pub struct Homeserver {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    server: Server,
+    server_name: String,
+    stopped: Cell<bool>,
+    /// Requests that may write (anything but GET/HEAD/OPTIONS) still running: `stop` lets
+    /// them finish so that no acknowledged write is cut short.
+    writes_in_flight: Cell<u32>,
+}
+
+#[wasm_bindgen]
+impl Homeserver {
+    /// Opens (or creates) the IndexedDB database `options.database`, loads the server identity
+    /// (created and stored on first start) and starts serving. Registration is open: this is the
+    /// user's own server, reachable only from this origin.
+    // The store's API takes an `Arc` for native threads; here there is one thread.
+    #[allow(clippy::arc_with_non_send_sync)]
+    pub async fn start(options: StartOptions) -> Result<Homeserver, JsError> {
+        let database = Reflect::get(&options, &JsValue::from_str("database"))
+            .ok()
+            .and_then(|name| name.as_string())
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| JsError::new("start: options.database must be a non-empty string"))?;
+        let backend = IdbBackend::open(&database).await.map_err(|error| {
+            JsError::new(&format!("cannot open IndexedDB database {database:?}: {error}"))
+        })?;
+        let store = Store::open(Arc::new(backend)).await.map_err(to_js_error)?;
+        let identity = hearth_server::load_or_create_identity(&store).await.map_err(to_js_error)?;
+        let config = Config { registration: Registration::Open, ..Config::default() };
+        let server = Server::new(store, identity, config, Arc::new(BrowserRuntime));
+        let server_name = server.server_name().to_string();
+        Ok(Homeserver {
+            inner: Rc::new(Inner {
+                server,
+                server_name,
+                stopped: Cell::new(false),
+                writes_in_flight: Cell::new(0),
+            }),
+        })
+    }
+
+    /// The server name: the lowercase hex of its public key.
+    #[wasm_bindgen(getter, js_name = serverName)]
+    pub fn server_name(&self) -> String {
+        self.inner.server_name.clone()
+    }
+
+    /// Answers one Matrix request (`/_matrix/*`, `/.well-known/matrix/*`). The promise never
+    /// rejects for bad input: errors are Matrix JSON error responses.
+    #[wasm_bindgen(js_name = handleRequest, unchecked_return_type = "Promise<Response>")]
+    pub fn handle_request(&self, request: Request) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let writes = !matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+            if inner.stopped.get() {
+                return to_response(unavailable()).map(JsValue::from);
+            }
+            if writes {
+                inner.writes_in_flight.set(inner.writes_in_flight.get() + 1);
+            }
+            let response = match to_http_request(&request, inner.server.max_body_bytes()).await {
+                Ok(request) => inner.server.handle(request).await,
+                Err(error) => hearth_server::error_response(&error),
+            };
+            if writes {
+                inner.writes_in_flight.set(inner.writes_in_flight.get().saturating_sub(1));
+            }
+            to_response(response).map(JsValue::from)
+        })
+    }
+
+    /// Stops serving: later requests are answered 503, and the promise resolves once the writes
+    /// in flight have finished (long-polls that only read are left to end on their own).
+    pub async fn stop(&self) {
+        self.inner.stopped.set(true);
+        let deadline = web_time::Instant::now() + STOP_GRACE;
+        while self.inner.writes_in_flight.get() > 0 && web_time::Instant::now() < deadline {
+            gloo_timers::future::TimeoutFuture::new(5).await;
+        }
+    }
+}
+
+fn to_js_error(error: impl std::fmt::Display) -> JsError {
+    JsError::new(&error.to_string())
+}
+
+/// The Matrix answer of a homeserver that has been stopped.
+fn unavailable() -> http::Response<Vec<u8>> {
+    hearth_server::error_response(&ServerError::Unavailable(
+        "this homeserver has stopped; another tab may be serving it".into(),
+    ))
+}
+
+/// Reads a fetch `Request` into the server's request type. The body arrives whole: fetch bodies
+/// in a page are already in memory, and the server needs all of it to check signatures and JSON.
+async fn to_http_request(
+    request: &Request,
+    max_body_bytes: u64,
+) -> Result<http::Request<Vec<u8>>, ServerError> {
+    let bad = |what: &str| ServerError::BadJson(format!("unreadable request: {what}"));
+    let mut builder =
+        http::Request::builder().method(request.method().as_str()).uri(request.url().as_str());
+    let headers = js_sys::try_iter(&request.headers())
+        .ok()
+        .flatten()
+        .ok_or_else(|| bad("headers are not iterable"))?;
+    for entry in headers {
+        let pair = Array::from(&entry.map_err(|_| bad("headers"))?);
+        if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            builder = builder.header(name, value);
+        }
+    }
+    let body = if matches!(request.method().as_str(), "GET" | "HEAD") {
+        Vec::new()
+    } else {
+        let buffer = request.array_buffer().map_err(|_| bad("the body was already read"))?;
+        let buffer = JsFuture::from(buffer).await.map_err(|_| bad("the body could not be read"))?;
+        Uint8Array::new(&buffer).to_vec()
+    };
+    if body.len() as u64 > max_body_bytes {
+        return Err(ServerError::TooLarge(format!("request body exceeds {max_body_bytes} bytes")));
+    }
+    builder.body(body).map_err(|error| bad(&error.to_string()))
+}
+
+fn to_response(response: http::Response<Vec<u8>>) -> Result<Response, JsValue> {
+    let (parts, mut body) = response.into_parts();
+    let headers = Headers::new()?;
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            headers.append(name.as_str(), value)?;
+        }
+    }
+    let init = ResponseInit::new();
+    init.set_status(parts.status.as_u16());
+    init.set_headers(&headers);
+    Response::new_with_opt_u8_array_and_init(Some(&mut body), &init)
+}
