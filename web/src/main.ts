@@ -79,7 +79,9 @@ async function registerServiceWorker(): Promise<void> {
   const container = navigator.serviceWorker;
   if (!container) return;
   try {
-    await container.register('/sw.js', { scope: '/' });
+    // Playwright's `serviceWorkers: 'block'` makes register resolve with undefined.
+    const registration = (await container.register('/sw.js', { scope: '/' })) as ServiceWorkerRegistration | undefined;
+    if (!registration) throw new Error('registration blocked');
   } catch (err) {
     console.warn('hearth: no service worker, using the direct path', err);
     return;
