@@ -41,7 +41,12 @@ const session = new Session(host.fetch);
 const ready = (async () => {
   await host.started;
   if (useServiceWorker) await registerServiceWorker();
-  await untilReachable(host);
+  // Fail fast when this tab was to serve and could not (there may be no other tab to).
+  const failed = new Promise<never>((_, reject) =>
+    host.addEventListener('error', () => reject(host.error instanceof Error ? host.error : new Error(String(host.error)))),
+  );
+  if (host.error !== undefined) throw host.error;
+  await Promise.race([untilReachable(host), failed]);
 })();
 
 window.hearth = {
