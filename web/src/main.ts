@@ -21,6 +21,8 @@ export interface HearthTestHooks {
   /** Once a client is started and its first sync is PREPARED (pending while logged out). */
   readonly clientReady: Promise<void>;
   logout(): Promise<void>;
+  /** A request through this page's transport (the service worker, or the direct path). */
+  fetch: typeof globalThis.fetch;
 }
 
 declare global {
@@ -67,6 +69,7 @@ window.hearth = {
     return session.clientReady;
   },
   logout: () => session.logout(),
+  fetch: host.fetch,
 };
 
 showStatus(host);
