@@ -23,6 +23,10 @@ export interface HearthTestHooks {
   logout(): Promise<void>;
   /** A request through this page's transport (the service worker, or the direct path). */
   fetch: typeof globalThis.fetch;
+  /** When `ready` resolved, in ms since this page's navigation started (null before). */
+  readyAt(): number | null;
+  /** The homeserver's wasm memory in bytes if this tab serves, else null. */
+  wasmMemoryBytes(): number | null;
 }
 
 declare global {
@@ -51,6 +55,9 @@ const ready = (async () => {
   await Promise.race([untilReachable(host), failed]);
 })();
 
+let readyAt: number | null = null;
+void ready.then(() => (readyAt = performance.now()));
+
 window.hearth = {
   ready,
   role: () => host.role,
@@ -70,6 +77,8 @@ window.hearth = {
   },
   logout: () => session.logout(),
   fetch: host.fetch,
+  readyAt: () => readyAt,
+  wasmMemoryBytes: () => host.wasmMemoryBytes(),
 };
 
 showStatus(host);

@@ -25,7 +25,9 @@ export interface WireResponse {
 
 // Service worker <-> serving tab (Client.postMessage / navigator.serviceWorker).
 
-/** Tab -> service worker: "I serve the homeserver; send Matrix requests to me." */
+/** Tab -> service worker, with `ports[0]`: "I serve the homeserver; send Matrix requests to me
+ *  on this port." One port carries every request, so a request costs two messages and no new
+ *  channel (creating a MessageChannel per request doubled the round trip). */
 export interface ServingMessage {
   type: 'hearth-serving';
 }
@@ -35,9 +37,16 @@ export interface WhoServesMessage {
   type: 'hearth-who-serves';
 }
 
-/** Service worker -> serving tab, with `ports[0]` on which the tab posts one `WireResponse`. */
+/** Service worker -> serving tab, on the port the tab gave with `hearth-serving`. */
 export interface SwRequestMessage extends WireRequest {
   type: 'hearth-request';
+  /** Unique per worker lifetime; the answer carries it back. */
+  id: number;
+}
+
+/** Serving tab -> service worker, on the same port: the answer to request `id`. */
+export interface SwResponseMessage extends WireResponse {
+  id: number;
 }
 
 // Tab <-> tab, on BroadcastChannel(TAB_CHANNEL): the direct path when no service worker routes.

@@ -4,7 +4,8 @@
 // Matrix error when no tab serves, and caches the app shell so the page opens offline.
 //
 // Built as a classic script (IIFE) with no runtime imports, so every browser can run it.
-// The only state is which tab serves, in memory: a restarted worker asks the windows again.
+// The only state is which tab serves (and its port), in memory: a restarted worker asks the
+// windows again.
 
 import {
   fromWireResponse,
@@ -14,8 +15,8 @@ import {
   transferables,
   type ServingMessage,
   type SwRequestMessage,
+  type SwResponseMessage,
   type WhoServesMessage,
-  type WireResponse,
 } from './protocol';
 
 declare const self: ServiceWorkerGlobalScope;
@@ -112,65 +113,58 @@ async function cacheFirst(request: Request): Promise<Response> {
 
 // --- Routing Matrix requests to the serving tab ---------------------------------------------
 
-/** The serving tab's client id; forgotten on restart (then asked for again). */
-let servingId: string | null = null;
-/** Requests waiting for an answer, per tab: answered with 503 if that tab goes away.
+/** The serving tab and the port it gave for requests; forgotten on restart (then asked for
+ *  again). */
+let serving: { clientId: string; port: MessagePort } | null = null;
+/** Requests waiting for an answer, by request id: answered with 503 if their tab goes away.
  *  Bounded by the requests the browser has open through this worker. */
-const inFlight = new Map<string, Set<(response: Response) => void>>();
+const inFlight = new Map<number, { clientId: string; answer: (response: Response) => void }>();
+let nextRequestId = 1;
 /** Those waiting for some tab to say `hearth-serving` (at most one discovery at a time). */
-const servingWaiters = new Set<(id: string) => void>();
-let discovery: Promise<string | null> | null = null;
+const servingWaiters = new Set<() => void>();
+let discovery: Promise<void> | null = null;
 let livenessTimer: ReturnType<typeof setInterval> | null = null;
 
 self.addEventListener('message', (event) => {
   const data = event.data as ServingMessage | undefined;
   const source = event.source;
-  if (data?.type === 'hearth-serving' && source !== null && source instanceof Client) {
-    setServing(source.id);
+  const port = event.ports[0];
+  if (data?.type === 'hearth-serving' && source instanceof Client && port) {
+    setServing(source.id, port);
   }
 });
 
-function setServing(id: string): void {
+function setServing(clientId: string, port: MessagePort): void {
   // A different tab took over: whatever the old one still had will never be answered by it.
-  if (servingId !== null && servingId !== id) failInFlight(servingId);
-  servingId = id;
-  for (const wake of servingWaiters) wake(id);
+  if (serving !== null && serving.clientId !== clientId) failInFlight(serving.clientId);
+  // The same tab announcing again (a new worker, a who-serves) keeps answering on old ports too.
+  port.onmessage = (event: MessageEvent<SwResponseMessage>) => {
+    inFlight.get(event.data.id)?.answer(fromWireResponse(event.data));
+  };
+  serving = { clientId, port };
+  for (const wake of servingWaiters) wake();
   servingWaiters.clear();
 }
 
 /** Answers every request in flight to `clientId` with 503 (clients retry). */
 function failInFlight(clientId: string): void {
-  const answers = inFlight.get(clientId);
-  inFlight.delete(clientId);
-  for (const answer of answers ?? []) answer(matrixError());
-}
-
-async function servingClient(): Promise<Client | null> {
-  if (servingId !== null) {
-    const client = await self.clients.get(servingId);
-    if (client) return client;
-    failInFlight(servingId);
-    servingId = null;
+  for (const request of [...inFlight.values()]) {
+    if (request.clientId === clientId) request.answer(matrixError());
   }
-  discovery ??= discoverServingTab().finally(() => {
-    discovery = null;
-  });
-  const id = await discovery;
-  return id === null ? null : ((await self.clients.get(id)) ?? null);
 }
 
-/** Asks every window which serves; resolves with the first `hearth-serving`, or null. */
-async function discoverServingTab(): Promise<string | null> {
+/** Asks every window which serves; resolves once one says `hearth-serving`, or after a while. */
+async function discoverServingTab(): Promise<void> {
   const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
-  if (windows.length === 0) return null;
-  return new Promise<string | null>((resolve) => {
-    const wake = (id: string) => {
+  if (windows.length === 0) return;
+  return new Promise<void>((resolve) => {
+    const wake = () => {
       clearTimeout(timer);
-      resolve(id);
+      resolve();
     };
     const timer = setTimeout(() => {
       servingWaiters.delete(wake);
-      resolve(null);
+      resolve();
     }, WHO_SERVES_TIMEOUT_MS);
     servingWaiters.add(wake);
     const ask: WhoServesMessage = { type: 'hearth-who-serves' };
@@ -180,27 +174,31 @@ async function discoverServingTab(): Promise<string | null> {
 
 async function forward(request: Request): Promise<Response> {
   const wire = await toWireRequest(request);
-  const client = await servingClient();
-  if (client === null) return matrixError();
+  if (serving === null) {
+    discovery ??= discoverServingTab().finally(() => {
+      discovery = null;
+    });
+    await discovery;
+  }
+  const target = serving;
+  if (target === null) return matrixError();
   return new Promise<Response>((resolve) => {
-    const channel = new MessageChannel();
-    let answers = inFlight.get(client.id);
-    if (!answers) inFlight.set(client.id, (answers = new Set()));
-    const answer = (response: Response) => {
-      if (!answers.delete(answer)) return; // already answered (by the tab or with a 503)
-      if (answers.size === 0 && inFlight.get(client.id) === answers) inFlight.delete(client.id);
-      channel.port1.close();
-      resolve(response);
-    };
-    answers.add(answer);
-    channel.port1.onmessage = (event: MessageEvent<WireResponse>) => answer(fromWireResponse(event.data));
-    const message: SwRequestMessage = { type: 'hearth-request', ...wire };
-    client.postMessage(message, [channel.port2, ...transferables(wire)]);
+    const id = nextRequestId++;
+    inFlight.set(id, {
+      clientId: target.clientId,
+      answer: (response) => {
+        inFlight.delete(id);
+        resolve(response);
+      },
+    });
+    const message: SwRequestMessage = { type: 'hearth-request', id, ...wire };
+    target.port.postMessage(message, transferables(wire));
     watchLiveness();
   });
 }
 
-/** While requests are in flight, checks about once a second that their tabs still exist. */
+/** While requests are in flight, checks about once a second that their tabs still exist (a
+ *  closed tab's port just swallows messages). */
 function watchLiveness(): void {
   if (livenessTimer !== null) return;
   livenessTimer = setInterval(() => {
@@ -209,11 +207,12 @@ function watchLiveness(): void {
       livenessTimer = null;
       return;
     }
-    for (const clientId of [...inFlight.keys()]) {
+    const clientIds = new Set([...inFlight.values()].map((request) => request.clientId));
+    for (const clientId of clientIds) {
       void self.clients.get(clientId).then((client) => {
         if (client) return;
         failInFlight(clientId);
-        if (servingId === clientId) servingId = null;
+        if (serving?.clientId === clientId) serving = null;
       });
     }
   }, LIVENESS_INTERVAL_MS);

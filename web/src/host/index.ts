@@ -48,6 +48,9 @@ export interface HearthHost extends EventTarget {
   /** Stops serving (in-flight writes finish, the database closes) and gives up the lock or the
    *  place in its queue. The host is unusable afterwards. */
   stop(): Promise<void>;
+  /** The homeserver's wasm memory in bytes while this tab serves, else null. Wasm memory only
+   *  grows, so this is the peak since the module was loaded. */
+  wasmMemoryBytes(): number | null;
 }
 
 const DEFAULT_DIRECT_TIMEOUT_MS = 10_000;
@@ -61,6 +64,7 @@ class Host extends EventTarget implements HearthHost {
   #role: Role = 'follower';
   #error: unknown = undefined;
   #homeserver: Homeserver | null = null;
+  #memory: WebAssembly.Memory | null = null;
   readonly #options: Required<Omit<HostOptions, 'wasm'>> & Pick<HostOptions, 'wasm'>;
   readonly #tabs = new TabChannel();
   readonly #sw = new ServiceWorkerBridge();
@@ -115,6 +119,10 @@ class Host extends EventTarget implements HearthHost {
     return abortable(request.signal, this.#tabs.request(request, this.#options.directTimeoutMs));
   };
 
+  wasmMemoryBytes(): number | null {
+    return this.#homeserver && this.#memory ? this.#memory.buffer.byteLength : null;
+  }
+
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       this.#stopping.abort();
@@ -133,7 +141,8 @@ class Host extends EventTarget implements HearthHost {
     this.#tabs.leaderLost();
     this.#setRole('leader');
     try {
-      await init(this.#options.wasm === undefined ? undefined : { module_or_path: this.#options.wasm });
+      const wasm = await init(this.#options.wasm === undefined ? undefined : { module_or_path: this.#options.wasm });
+      this.#memory = wasm.memory;
       const homeserver = await Homeserver.start({ database: this.#options.database });
       this.#homeserver = homeserver;
       const handler = (request: Request) => homeserver.handleRequest(request);

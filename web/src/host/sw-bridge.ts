@@ -1,5 +1,6 @@
 // The serving tab's side of the service worker protocol (see ../protocol.ts): announce
-// `hearth-serving`, answer `hearth-who-serves`, and answer `hearth-request` on its port.
+// `hearth-serving` with a port, answer `hearth-who-serves` the same way, and answer
+// `hearth-request` on the port it came on.
 
 import {
   fromWireRequest,
@@ -8,6 +9,7 @@ import {
   transferables,
   type ServingMessage,
   type SwRequestMessage,
+  type SwResponseMessage,
   type WhoServesMessage,
   type WireResponse,
 } from '../protocol';
@@ -16,6 +18,9 @@ import type { Handler } from './tabs';
 export class ServiceWorkerBridge {
   #handler: Handler | null = null;
   readonly #container: ServiceWorkerContainer | undefined = globalThis.navigator?.serviceWorker;
+  /** The request ports given to workers; each keeps working until `close` (a worker may still
+   *  hold an older one while a newer worker takes over). */
+  readonly #ports = new Set<MessagePort>();
   readonly #onMessage = (event: MessageEvent) => this.#receive(event);
   readonly #onControllerChange = () => this.announce();
 
@@ -40,36 +45,41 @@ export class ServiceWorkerBridge {
 
   close(): void {
     this.stopServing();
+    for (const port of this.#ports) port.close();
+    this.#ports.clear();
     this.#container?.removeEventListener('message', this.#onMessage);
     this.#container?.removeEventListener('controllerchange', this.#onControllerChange);
   }
 
   /** Tells the controlling worker, and the active one if this page is not controlled by it
-   *  (a shift-reload), that this tab serves. Idempotent. */
+   *  (a shift-reload), that this tab serves, giving each a port for requests. */
   announce(): void {
     const container = this.#container;
     if (!container || this.#handler === null) return;
-    const message: ServingMessage = { type: 'hearth-serving' };
-    container.controller?.postMessage(message);
+    if (container.controller) this.#announceTo(container.controller);
     container
       .getRegistration()
       .then((registration) => {
         const active = registration?.active;
-        if (active && active !== container.controller) active.postMessage(message);
+        if (active && active !== container.controller) this.#announceTo(active);
       })
       .catch(() => {});
   }
 
+  #announceTo(worker: ServiceWorker): void {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (event: MessageEvent<SwRequestMessage>) => {
+      if (event.data?.type === 'hearth-request') void this.#answer(event.data, channel.port1);
+    };
+    this.#ports.add(channel.port1);
+    const message: ServingMessage = { type: 'hearth-serving' };
+    worker.postMessage(message, [channel.port2]);
+  }
+
   #receive(event: MessageEvent): void {
-    const data = event.data as SwRequestMessage | WhoServesMessage | undefined;
-    if (data?.type === 'hearth-who-serves') {
-      if (this.#handler !== null && event.source instanceof ServiceWorker) {
-        const message: ServingMessage = { type: 'hearth-serving' };
-        event.source.postMessage(message);
-      }
-    } else if (data?.type === 'hearth-request') {
-      const port = event.ports[0];
-      if (port) void this.#answer(data, port);
+    const data = event.data as WhoServesMessage | undefined;
+    if (data?.type === 'hearth-who-serves' && this.#handler !== null && event.source instanceof ServiceWorker) {
+      this.#announceTo(event.source);
     }
   }
 
@@ -85,7 +95,7 @@ export class ServiceWorkerBridge {
         wire = matrixErrorWire(`Hearth could not answer: ${String(err)}`, 500);
       }
     }
-    port.postMessage(wire, transferables(wire));
-    port.close();
+    const answer: SwResponseMessage = { id: message.id, ...wire };
+    port.postMessage(answer, transferables(wire));
   }
 }
