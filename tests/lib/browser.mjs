@@ -23,7 +23,6 @@ const CHROMIUM_ARGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
-  "--disable-dev-shm-usage",
 ];
 const SERVE_TIMEOUT_MS = 15_000;
 /** A first start compiles the wasm module and creates the database. */

@@ -20,10 +20,25 @@ impl Server {
     /// ([using access tokens](https://spec.matrix.org/v1.16/client-server-api/#using-access-tokens)).
     pub(crate) async fn authenticate<B>(&self, request: &http::Request<B>) -> Result<Authed> {
         let token = access_token(request)?.ok_or(ServerError::MissingToken)?;
+        let seen = {
+            let caches = self.caches();
+            if let Some(authed) = caches.tokens.get(&token) {
+                return Ok(authed);
+            }
+            caches.tokens.version()
+        };
         let record = self.store().access_token(&token).await?.ok_or(ServerError::UnknownToken)?;
         let user_id = OwnedUserId::try_from(record.user_id)
             .map_err(|error| ServerError::Internal(error.to_string()))?;
-        Ok(Authed { user_id, device_id: record.device_id.into() })
+        let authed = Authed { user_id, device_id: record.device_id.into() };
+        self.caches().tokens.fill(seen, token, authed.clone());
+        Ok(authed)
+    }
+
+    /// Drops every cached token; called after a commit that deleted devices (and with them
+    /// their tokens), so that a logged-out token is refused from the next request on.
+    pub(crate) fn forget_tokens(&self) {
+        self.caches().tokens.clear();
     }
 
     /// A local user ID from a localpart or a full ID, checked against the

@@ -23,11 +23,20 @@ const PDU_CACHE: usize = 8192;
 /// Unread counts kept (one per user and room); when full, the oldest is dropped and counted
 /// again from the user's receipt.
 const UNREAD_CACHE: usize = 4096;
+/// Room records (with their state chain length) kept; every send reads one. When full, the
+/// oldest is dropped and read again.
+const ROOM_CACHE: usize = 1024;
+/// Access tokens kept resolved; every request reads one. When full, the oldest is dropped and
+/// read again.
+const TOKEN_CACHE: usize = 1024;
 
 pub(crate) struct Caches {
     states: FifoCache<u64, Arc<StateMap>>,
     pdus: FifoCache<OwnedEventId, Pdu>,
+    rooms: FifoCache<OwnedRoomId, (RoomRecord, u32)>,
     pub(crate) unread: FifoCache<(OwnedUserId, OwnedRoomId), crate::client::push::UnreadCount>,
+    /// Written only by `forget_tokens` (cleared after devices are deleted).
+    pub(crate) tokens: FifoCache<String, crate::Authed>,
 }
 
 impl Default for Caches {
@@ -35,7 +44,9 @@ impl Default for Caches {
         Caches {
             states: FifoCache::new(STATE_CACHE),
             pdus: FifoCache::new(PDU_CACHE),
+            rooms: FifoCache::new(ROOM_CACHE),
             unread: FifoCache::new(UNREAD_CACHE),
+            tokens: FifoCache::new(TOKEN_CACHE),
         }
     }
 }
@@ -88,6 +99,8 @@ struct RoomWriter {
     /// Parsed current-state events, for the auth checks.
     state_pdus: BTreeMap<OwnedEventId, Pdu>,
     written: Vec<(Pdu, u64)>,
+    /// Events redacted by this write: their cached parsed form is dropped after the commit.
+    redacted: Vec<OwnedEventId>,
 }
 
 impl Server {
@@ -106,33 +119,60 @@ impl Server {
         &self,
         room_id: &RoomId,
     ) -> Result<(RoomRecord, Arc<StateMap>)> {
+        let (record, _) = self.room_entry(room_id).await?;
+        let state = self.state_map(record.current_state).await?;
+        Ok((record, state))
+    }
+
+    /// A room's record and the length of its current state group's delta chain (cached; the
+    /// write path replaces the cached entry after each commit).
+    async fn room_entry(&self, room_id: &RoomId) -> Result<(RoomRecord, u32)> {
+        let seen = {
+            let caches = self.caches();
+            if let Some(entry) = caches.rooms.get(&room_id.to_owned()) {
+                return Ok(entry);
+            }
+            caches.rooms.version()
+        };
         let record = self
             .store()
             .room(room_id)
             .await?
             .ok_or_else(|| ServerError::NotFound(format!("unknown room {room_id}")))?;
-        let state = self.state_map(record.current_state).await?;
-        Ok((record, state))
+        let chain = self
+            .store()
+            .state_group(record.current_state)
+            .await?
+            .map(|group| group.chain)
+            .unwrap_or(0);
+        self.caches().rooms.fill(seen, room_id.to_owned(), (record.clone(), chain));
+        Ok((record, chain))
     }
 
-    /// A stored event, parsed (cached).
+    /// A stored event, parsed (the parsed form is cached; the stored record is read each time).
     pub(crate) async fn pdu(&self, event_id: &EventId) -> Result<Option<(Pdu, StoredEvent)>> {
+        let seen = self.caches().pdus.version();
         let Some(stored) = self.store().event(event_id.as_str()).await? else { return Ok(None) };
         if let Some(pdu) = self.caches().pdus.get(&event_id.to_owned()) {
             return Ok(Some((pdu, stored)));
         }
         let version = self.room_version(&stored.room_id).await?;
         let pdu = Pdu::parse(version, stored.pdu.get().as_bytes())?;
-        self.caches().pdus.insert(event_id.to_owned(), pdu.clone());
+        self.caches().pdus.fill(seen, event_id.to_owned(), pdu.clone());
         Ok(Some((pdu, stored)))
     }
 
+    /// A stored event, parsed, from the cache when it is there: for the auth checks and state
+    /// lookups, which need the event and not where it is stored.
+    pub(crate) async fn parsed_pdu(&self, event_id: &EventId) -> Result<Option<Pdu>> {
+        if let Some(pdu) = self.caches().pdus.get(&event_id.to_owned()) {
+            return Ok(Some(pdu));
+        }
+        Ok(self.pdu(event_id).await?.map(|(pdu, _)| pdu))
+    }
+
     pub(crate) async fn room_version(&self, room_id: &RoomId) -> Result<RoomVersion> {
-        let record = self
-            .store()
-            .room(room_id)
-            .await?
-            .ok_or_else(|| ServerError::NotFound(format!("unknown room {room_id}")))?;
+        let (record, _) = self.room_entry(room_id).await?;
         record.version.parse::<RoomVersion>().map_err(ServerError::from)
     }
 
@@ -147,7 +187,7 @@ impl Server {
         let Some(event_id) = state.get(&(kind.clone(), state_key.to_owned())) else {
             return Ok(None);
         };
-        Ok(self.pdu(event_id).await?.map(|(pdu, _)| pdu))
+        self.parsed_pdu(event_id).await
     }
 
     /// Sends `events` into an existing room as `sender`, all in one transaction: either every
@@ -200,14 +240,9 @@ impl Server {
 
     /// Loads a room's writer: its record, current state and state chain length.
     async fn room_writer(&self, room_id: &RoomId) -> Result<RoomWriter> {
-        let (record, state) = self.current_state(room_id).await?;
+        let (record, state_chain) = self.room_entry(room_id).await?;
+        let state = self.state_map(record.current_state).await?;
         let version = record.version.parse::<RoomVersion>()?;
-        let state_chain = self
-            .store()
-            .state_group(record.current_state)
-            .await?
-            .map(|group| group.chain)
-            .unwrap_or(0);
         Ok(RoomWriter {
             room_id: Some(room_id.to_owned()),
             version,
@@ -216,6 +251,7 @@ impl Server {
             state: (*state).clone(),
             state_pdus: BTreeMap::new(),
             written: Vec::new(),
+            redacted: Vec::new(),
         })
     }
 
@@ -350,6 +386,7 @@ impl Server {
             state: StateMap::new(),
             state_pdus: BTreeMap::new(),
             written: Vec::new(),
+            redacted: Vec::new(),
         };
         let mut txn = self.store().transaction();
         for event in events {
@@ -378,9 +415,15 @@ impl Server {
     fn remember_committed(&self, writers: impl IntoIterator<Item = RoomWriter>) {
         let mut caches = self.caches();
         for writer in writers {
+            if let Some(room_id) = writer.room_id {
+                caches.rooms.insert(room_id, (writer.record.clone(), writer.state_chain));
+            }
             caches.states.insert(writer.record.current_state, Arc::new(writer.state));
             for (pdu, _) in writer.written {
                 caches.pdus.insert(pdu.event_id().to_owned(), pdu);
+            }
+            for event_id in &writer.redacted {
+                caches.pdus.remove(event_id);
             }
         }
         drop(caches);
@@ -435,7 +478,7 @@ impl Server {
                 let loaded =
                     match writer.written.iter().find(|(written, _)| written.event_id() == id) {
                         Some((written, _)) => Some(written.clone()),
-                        None => self.pdu(id).await?.map(|(pdu, _)| pdu),
+                        None => self.parsed_pdu(id).await?,
                     };
                 if let Some(loaded) = loaded {
                     writer.state_pdus.insert(id.clone(), loaded);
@@ -532,7 +575,7 @@ impl Server {
     async fn apply_redaction(
         &self,
         txn: &mut Txn,
-        writer: &RoomWriter,
+        writer: &mut RoomWriter,
         target: &EventId,
         redaction: &EventId,
     ) -> Result<()> {
@@ -545,7 +588,7 @@ impl Server {
             .map_err(|error| ServerError::Internal(error.to_string()))?;
         stored.redacted_by = Some(redaction.to_owned());
         txn.put_event(target.as_str(), &stored, false)?;
-        self.caches().pdus.remove(&target.to_owned());
+        writer.redacted.push(target.to_owned());
         Ok(())
     }
 }
@@ -611,7 +654,7 @@ impl Server {
         kind: StateEventType,
     ) -> Result<Option<Pdu>> {
         match state.get(&(kind, String::new())) {
-            Some(event_id) => Ok(self.pdu(event_id).await?.map(|(pdu, _)| pdu)),
+            Some(event_id) => self.parsed_pdu(event_id).await,
             None => Ok(None),
         }
     }

@@ -154,6 +154,7 @@ pub(crate) async fn login(
     let access_token = random_token(32)?;
     let mut txn = server.store().transaction();
     let existing = server.store().device(user_id.as_str(), device_id.as_str()).await?;
+    let existing_device = existing.is_some();
     if let Some(existing) = &existing {
         txn.delete_device(user_id.as_str(), device_id.as_str(), existing);
     }
@@ -169,6 +170,10 @@ pub(crate) async fn login(
         },
     )?;
     server.store().commit(txn).await?;
+    if existing_device {
+        // Logging in again as a device replaces its token.
+        server.forget_tokens();
+    }
     Ok(login::v3::Response::new(user_id, access_token, device_id))
 }
 
@@ -295,6 +300,7 @@ impl Server {
             }
         }
         self.store().commit(txn).await?;
+        self.forget_tokens();
         self.notifier().notify();
         Ok(())
     }
