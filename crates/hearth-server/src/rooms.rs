@@ -264,10 +264,41 @@ impl Server {
         // Client transaction IDs used earlier in this batch (not yet visible in the store).
         let mut batch_transactions: BTreeMap<(OwnedUserId, String, String), OwnedEventId> =
             BTreeMap::new();
+        // Which client transactions already produced an event, for the whole batch in one read.
+        let origins: Vec<(&str, &str, &str)> = batch
+            .iter()
+            .filter_map(|pending| {
+                let origin = pending.events.first()?.transaction.as_ref()?;
+                Some((pending.sender.as_str(), origin.device_id.as_str(), origin.txn_id.as_str()))
+            })
+            .collect();
+        let stored_transactions = match self.store().transaction_events(&origins).await {
+            Ok(events) => origins
+                .iter()
+                .zip(events)
+                .map(|(&(user, device, txn_id), event)| {
+                    ((user.to_owned(), device.to_owned(), txn_id.to_owned()), event)
+                })
+                .collect::<BTreeMap<_, _>>(),
+            Err(error) => {
+                let message = error.to_string();
+                for pending in batch {
+                    let _ = pending.reply.send(Err(ServerError::Internal(message.clone())));
+                }
+                return;
+            }
+        };
         let mut outcomes = Vec::with_capacity(batch.len());
         for pending in batch {
-            let outcome =
-                self.stage_send(&mut txn, &mut writers, &mut batch_transactions, &pending).await;
+            let outcome = self
+                .stage_send(
+                    &mut txn,
+                    &mut writers,
+                    &mut batch_transactions,
+                    &stored_transactions,
+                    &pending,
+                )
+                .await;
             outcomes.push((pending.reply, outcome));
         }
         let mut stored = Ok(());
@@ -302,6 +333,7 @@ impl Server {
         txn: &mut Txn,
         writers: &mut BTreeMap<OwnedRoomId, RoomWriter>,
         batch_transactions: &mut BTreeMap<(OwnedUserId, String, String), OwnedEventId>,
+        stored_transactions: &BTreeMap<(String, String, String), Option<String>>,
         pending: &PendingSend,
     ) -> Result<Vec<OwnedEventId>> {
         // A client transaction that already produced an event returns that event.
@@ -311,11 +343,9 @@ impl Server {
             if let Some(existing) = batch_transactions.get(&key) {
                 return Ok(vec![existing.clone()]);
             }
-            if let Some(existing) = self
-                .store()
-                .transaction_event(pending.sender.as_str(), &origin.device_id, &origin.txn_id)
-                .await?
-            {
+            let stored_key =
+                (pending.sender.to_string(), origin.device_id.clone(), origin.txn_id.clone());
+            if let Some(Some(existing)) = stored_transactions.get(&stored_key).cloned() {
                 let existing = OwnedEventId::try_from(existing)
                     .map_err(|error| ServerError::Internal(error.to_string()))?;
                 return Ok(vec![existing]);

@@ -156,6 +156,36 @@ impl IdbBackend {
         if value.is_undefined() { Ok(None) } else { value_to_bytes(&value).map(Some) }
     }
 
+    /// Every get is issued at once in one read-only transaction, then awaited in order.
+    async fn get_many_now(
+        &self,
+        table: Table,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let doing = || format!("get from {}", table.name());
+        let store = self.store(table)?;
+        // Each request's handlers are attached as it is made: its success event fires in a
+        // later task, which may come while an earlier request is being awaited.
+        let requests = keys
+            .iter()
+            .map(|key| {
+                store
+                    .get(&bytes_to_js(key))
+                    .map(|request| Pending::new(&request))
+                    .map_err(|error| failure(&doing(), &error))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut values = Vec::with_capacity(requests.len());
+        for request in requests {
+            let value = request.result().await.map_err(|error| failure(&doing(), &error))?;
+            values.push(if value.is_undefined() { None } else { Some(value_to_bytes(&value)?) });
+        }
+        Ok(values)
+    }
+
     async fn scan_now(
         &self,
         table: Table,
@@ -427,6 +457,14 @@ impl Backend for IdbBackend {
         key: &'a [u8],
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
         Box::pin(self.get_now(table, key))
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        table: Table,
+        keys: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, StoreError>> {
+        Box::pin(self.get_many_now(table, keys))
     }
 
     fn scan<'a>(

@@ -182,6 +182,20 @@ impl Store {
         self.get(Table::Transactions, &Key::new().str(user_id).str(device_id).str(txn_id).build())
             .await
     }
+
+    /// [`Store::transaction_event`] for many `(user, device, transaction)` at once, in order.
+    pub async fn transaction_events(
+        &self,
+        transactions: &[(&str, &str, &str)],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let keys: Vec<Vec<u8>> = transactions
+            .iter()
+            .map(|(user_id, device_id, txn_id)| {
+                Key::new().str(user_id).str(device_id).str(txn_id).build()
+            })
+            .collect();
+        self.get_many(Table::Transactions, &keys).await
+    }
 }
 
 impl Txn {

@@ -290,6 +290,22 @@ pub trait Backend: SendOutsideWasm + SyncOutsideWasm {
         key: &'a [u8],
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
 
+    /// The values under `keys`, in the same order (`None` where a key is absent). Backends that
+    /// pay per read transaction (IndexedDB) read them all in one; the default reads one by one.
+    fn get_many<'a>(
+        &'a self,
+        table: Table,
+        keys: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, StoreError>> {
+        Box::pin(async move {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                values.push(self.get(table, key).await?);
+            }
+            Ok(values)
+        })
+    }
+
     /// Up to `limit` entries of `range`, walking in `direction`.
     fn scan<'a>(
         &'a self,

@@ -33,7 +33,7 @@ use crate::{
 macro_rules! conformance_suite {
     ($new:expr) => {
         $crate::conformance_suite!(@tests $new;
-            get_put_delete, batches_apply_in_order, scans_respect_ranges_and_limits,
+            get_put_delete, get_many_keeps_order, batches_apply_in_order, scans_respect_ranges_and_limits,
             keys_order_bytewise, tables_are_separate, large_values_round_trip,
             schema_is_versioned, stream_positions_survive_reopen, state_groups_rebuild_state,
             timelines_scan_by_position, memberships_index_both_ways, accounts_and_tokens,
@@ -99,6 +99,18 @@ async fn keys(
         .into_iter()
         .map(|(key, _)| key)
         .collect()
+}
+
+pub async fn get_many_keeps_order(backend: Arc<dyn Backend>) {
+    assert_eq!(backend.get_many(Table::Users, &[]).await.unwrap(), Vec::<Option<Vec<u8>>>::new());
+    put(&*backend, Table::Users, b"b", b"2").await;
+    put(&*backend, Table::Users, b"a", b"1").await;
+    put(&*backend, Table::Devices, b"c", b"other table").await;
+    let keys = [b"b".to_vec(), b"c".to_vec(), b"a".to_vec(), b"b".to_vec()];
+    assert_eq!(
+        backend.get_many(Table::Users, &keys).await.unwrap(),
+        vec![Some(b"2".to_vec()), None, Some(b"1".to_vec()), Some(b"2".to_vec())]
+    );
 }
 
 pub async fn get_put_delete(backend: Arc<dyn Backend>) {

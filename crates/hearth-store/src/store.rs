@@ -106,6 +106,20 @@ impl Store {
         get_json(&*self.backend, table, key).await
     }
 
+    /// Many values of one table in one backend read, in the order of `keys`.
+    pub(crate) async fn get_many<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        self.backend
+            .get_many(table, keys)
+            .await?
+            .into_iter()
+            .map(|value| value.map(|bytes| decode(&bytes)).transpose())
+            .collect()
+    }
+
     pub(crate) async fn get_raw(
         &self,
         table: Table,

@@ -10,7 +10,7 @@ import init, { Homeserver } from '../../pkg/hearth_web.js';
 import { isMatrixPath, matrixError } from '../protocol';
 import { seekLeadership } from './leadership';
 import { ServiceWorkerBridge } from './sw-bridge';
-import { TabChannel } from './tabs';
+import { TabChannel, type Handler } from './tabs';
 
 export type Role = 'leader' | 'follower';
 export type Transport = 'service-worker' | 'direct';
@@ -145,7 +145,13 @@ class Host extends EventTarget implements HearthHost {
       this.#memory = wasm.memory;
       const homeserver = await Homeserver.start({ database: this.#options.database });
       this.#homeserver = homeserver;
-      const handler = (request: Request) => homeserver.handleRequest(request);
+      const handler: Handler = (request) =>
+        homeserver.handleParts(
+          request.method,
+          request.url,
+          request.headers.flat(),
+          request.body === null ? undefined : new Uint8Array(request.body),
+        );
       this.#tabs.serve(handler, homeserver.serverName);
       this.#sw.serve(handler);
       this.dispatchEvent(new Event('serving'));

@@ -90,7 +90,7 @@ export class ServiceWorkerBridge {
       wire = matrixErrorWire();
     } else {
       try {
-        wire = await toWireResponse(await handler(fromWireRequest(message)));
+        wire = await handler(message);
       } catch (err) {
         wire = matrixErrorWire(`Hearth could not answer: ${String(err)}`, 500);
       }

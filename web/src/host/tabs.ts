@@ -15,11 +15,13 @@ import {
   type TabMessage,
   type TabRequestMessage,
   type TabResponseMessage,
+  type WireRequest,
   type WireResponse,
 } from '../protocol';
 
 /** Answers one Matrix request: the homeserver's `handleRequest`. */
-export type Handler = (request: Request) => Promise<Response>;
+/** The homeserver, taking and giving requests as plain values (what crosses a postMessage). */
+export type Handler = (request: WireRequest) => Promise<WireResponse>;
 
 interface Leader {
   id: string;
@@ -79,7 +81,9 @@ export class TabChannel {
   async request(request: Request, timeoutMs: number): Promise<Response> {
     const leader = await this.#leaderWithin(timeoutMs);
     if (leader === null) return matrixError();
-    if (leader.id === this.id && this.#handler !== null) return this.#handler(request);
+    if (leader.id === this.id && this.#handler !== null) {
+      return fromWireResponse(await this.#handler(await toWireRequest(request)));
+    }
     const wire = await toWireRequest(request);
     const id = crypto.randomUUID();
     return new Promise<Response>((resolve) => {
@@ -130,7 +134,7 @@ export class TabChannel {
       wire = matrixErrorWire();
     } else {
       try {
-        wire = await toWireResponse(await handler(fromWireRequest(message)));
+        wire = await handler(message);
       } catch (err) {
         wire = matrixErrorWire(`Hearth could not answer: ${String(err)}`, 500);
       }
