@@ -13,9 +13,9 @@ import { chromium } from "playwright-core";
 import { waitUntil, withTimeout } from "./wait.mjs";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CHROMIUM = "/usr/bin/chromium";
+export const CHROMIUM = "/usr/bin/chromium";
 /** The flags Chromium needs on these machines (no sandbox, GPU, QUIC or background traffic). */
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
   "--disable-quic",

@@ -52,6 +52,11 @@ const ready = (async () => {
     host.addEventListener('error', () => reject(host.error instanceof Error ? host.error : new Error(String(host.error)))),
   );
   if (host.error !== undefined) throw host.error;
+  // A leader asks its own homeserver once it serves: asked earlier, the service worker may
+  // still route to the tab this one replaced (a reload), and the answer would be a retry.
+  if (host.role === 'leader' && !host.serving) {
+    await Promise.race([new Promise((resolve) => host.addEventListener('serving', resolve, { once: true })), failed]);
+  }
   await Promise.race([untilReachable(host), failed]);
 })();
 
@@ -126,7 +131,7 @@ async function untilReachable(host: HearthHost): Promise<void> {
     } catch (err) {
       last = String(err);
     }
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`GET /_matrix/client/versions: ${last}`);
 }

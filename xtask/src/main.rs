@@ -148,9 +148,20 @@ fn bench() -> Result<(), String> {
     let load = capture(cargo(&["bench", "--quiet", "-p", "hearth-node", "--bench", "load"]))?;
     let load = parse_report(&load, "")?;
 
+    web::build()?;
+    let mut browser = Command::new("node");
+    browser
+        .current_dir(root().join("tests"))
+        // The bench talks to Chromium over a WebSocket: Node 20 has the client behind a flag.
+        .args(["--experimental-websocket", "bench/browser.mjs"])
+        .env("HEARTH_XTASK_BIN", env::current_exe().map_err(|error| error.to_string())?);
+    let browser = parse_report(&capture(browser)?, "HEARTH_BENCH ")?;
+
     let mut report = serde_json::Map::new();
-    if let serde_json::Value::Object(fields) = load {
-        report.extend(fields);
+    for part in [load, browser] {
+        if let serde_json::Value::Object(fields) = part {
+            report.extend(fields);
+        }
     }
     if let serde_json::Value::Object(fields) = native {
         report.extend(fields);

@@ -35,6 +35,8 @@ export interface HearthHost extends EventTarget {
   readonly role: Role;
   /** The path the next request of `fetch` takes. */
   readonly transport: Transport;
+  /** Whether this tab's homeserver is up and answering (then `role` is 'leader'). */
+  readonly serving: boolean;
   /** Resolves once the first role is known. */
   readonly started: Promise<Role>;
   /** Why this tab, as leader, could not start the homeserver (it then gave up the lock). */
@@ -92,6 +94,10 @@ class Host extends EventTarget implements HearthHost {
 
   get error(): unknown {
     return this.#error;
+  }
+
+  get serving(): boolean {
+    return this.#homeserver !== null;
   }
 
   get transport(): Transport {
