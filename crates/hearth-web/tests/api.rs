@@ -95,6 +95,70 @@ async fn bad_input_gets_matrix_errors() {
     assert_eq!((status, error["errcode"].as_str()), (401, Some("M_MISSING_TOKEN")));
 }
 
+/// `handleParts`: the request as the service worker posts it, the response as plain values.
+#[wasm_bindgen_test]
+async fn answers_requests_taken_apart() {
+    let homeserver = start(&database("parts")).await;
+    let answer = |method: &str, path: &str, headers: Vec<String>, body: Option<Vec<u8>>| {
+        JsFuture::from(homeserver.handle_parts(
+            method.to_owned(),
+            format!("{ORIGIN}{path}"),
+            headers,
+            body,
+        ))
+    };
+    let field = |wire: &JsValue, name: &str| Reflect::get(wire, &name.into()).unwrap();
+    let json = |wire: &JsValue| {
+        let body = js_sys::Uint8Array::new(&field(wire, "body")).to_vec();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+
+    let body = br#"{"username":"bob","password":"correct horse","auth":{"type":"m.login.dummy"}}"#;
+    let wire = answer(
+        "POST",
+        "/_matrix/client/v3/register",
+        vec!["content-type".into(), "application/json".into()],
+        Some(body.to_vec()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(field(&wire, "status").as_f64(), Some(200.0));
+    let token = json(&wire)["access_token"].as_str().unwrap().to_owned();
+    let headers = js_sys::Array::from(&field(&wire, "headers"));
+    let content_type = headers
+        .iter()
+        .map(|pair| js_sys::Array::from(&pair))
+        .find(|pair| pair.get(0).as_string().as_deref() == Some("content-type"))
+        .map(|pair| pair.get(1).as_string().unwrap());
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+
+    // Headers arrive as [name, value, name, value, …].
+    let wire = answer(
+        "GET",
+        "/_matrix/client/v3/account/whoami",
+        vec!["authorization".into(), format!("Bearer {token}")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(json(&wire)["user_id"], format!("@bob:{}", homeserver.server_name()));
+
+    // Bad input is a Matrix error, never a rejected promise.
+    let wire =
+        answer("POST", "/_matrix/client/v3/register", vec![], Some(b"{".to_vec())).await.unwrap();
+    assert_eq!(field(&wire, "status").as_f64(), Some(400.0));
+    assert_eq!(json(&wire)["errcode"], "M_NOT_JSON");
+    let wire =
+        answer("GET", "/_matrix/client/versions", vec!["bad header".into(), "x".into()], None)
+            .await
+            .unwrap();
+    assert_eq!(field(&wire, "status").as_f64(), Some(400.0));
+
+    homeserver.stop().await;
+    let wire = answer("GET", "/_matrix/client/versions", vec![], None).await.unwrap();
+    assert_eq!(field(&wire, "status").as_f64(), Some(503.0));
+}
+
 #[wasm_bindgen_test]
 async fn start_refuses_options_without_a_database() {
     let error = Homeserver::start(Object::new().unchecked_into()).await.err().unwrap();
