@@ -1,6 +1,6 @@
 //! Installing what the commands need, idempotently: the wasm32 target, `wasm-bindgen-cli` at
 //! exactly the version of the `wasm-bindgen` crate in Cargo.lock, Chromium and ChromeDriver
-//! from Debian's packages, npm packages with `npm ci`.
+//! from Debian's packages, npm packages at their locked versions.
 
 use std::{
     env, fs,
@@ -136,7 +136,8 @@ fn ensure_chromium() -> Result<(), String> {
     Ok(())
 }
 
-/// `npm ci` wherever the project has a lock file and its `node_modules` is missing or older.
+/// The locked npm packages wherever the project has a lock file and its `node_modules` is
+/// missing or older.
 fn ensure_npm_packages(root: &Path) -> Result<(), String> {
     for dir in ["web", "tests"] {
         let dir = root.join(dir);
@@ -152,7 +153,12 @@ fn ensure_npm_packages(root: &Path) -> Result<(), String> {
             _ => false,
         };
         if !fresh {
-            run(Command::new("npm").arg("ci").current_dir(&dir))?;
+            // `npm install` at the locked versions rather than `npm ci`: the lock lists only
+            // this platform's builds of packages with native parts (Vite's rollup and esbuild;
+            // the registry here serves no other platform's), and `npm ci` refuses such a lock.
+            run(Command::new("npm")
+                .args(["install", "--no-save", "--no-audit", "--no-fund"])
+                .current_dir(&dir))?;
         }
     }
     Ok(())
