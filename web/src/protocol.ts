@@ -126,24 +126,6 @@ export async function toWireRequest(request: Request): Promise<WireRequest> {
   };
 }
 
-export function fromWireRequest(wire: WireRequest): Request {
-  const withBody = hasRequestBody(wire.method) && wire.body !== null;
-  return new Request(wire.url, {
-    method: wire.method,
-    headers: wire.headers,
-    ...(withBody ? { body: wire.body } : {}),
-  });
-}
-
-export async function toWireResponse(response: Response): Promise<WireResponse> {
-  const body = await response.arrayBuffer();
-  return {
-    status: response.status,
-    headers: headerList(response.headers),
-    body: isNullBodyStatus(response.status) ? null : body,
-  };
-}
-
 export function fromWireResponse(wire: WireResponse): Response {
   return new Response(isNullBodyStatus(wire.status) ? null : wire.body, {
     status: wire.status,

@@ -3,17 +3,13 @@
 // `hearth-request` on the port it came on.
 
 import {
-  fromWireRequest,
-  matrixErrorWire,
-  toWireResponse,
   transferables,
   type ServingMessage,
   type SwRequestMessage,
   type SwResponseMessage,
   type WhoServesMessage,
-  type WireResponse,
 } from '../protocol';
-import type { Handler } from './tabs';
+import { answerWith, type Handler } from './tabs';
 
 export class ServiceWorkerBridge {
   #handler: Handler | null = null;
@@ -84,17 +80,7 @@ export class ServiceWorkerBridge {
   }
 
   async #answer(message: SwRequestMessage, port: MessagePort): Promise<void> {
-    let wire: WireResponse;
-    const handler = this.#handler;
-    if (handler === null) {
-      wire = matrixErrorWire();
-    } else {
-      try {
-        wire = await handler(message);
-      } catch (err) {
-        wire = matrixErrorWire(`Hearth could not answer: ${String(err)}`, 500);
-      }
-    }
+    const wire = await answerWith(this.#handler, message);
     const answer: SwResponseMessage = { id: message.id, ...wire };
     port.postMessage(answer, transferables(wire));
   }

@@ -4,13 +4,11 @@
 // whenever asked. Message shapes: ../protocol.ts.
 
 import {
-  fromWireRequest,
   fromWireResponse,
   matrixError,
   matrixErrorWire,
   TAB_CHANNEL,
   toWireRequest,
-  toWireResponse,
   type LeaderMessage,
   type TabMessage,
   type TabRequestMessage,
@@ -19,9 +17,18 @@ import {
   type WireResponse,
 } from '../protocol';
 
-/** Answers one Matrix request: the homeserver's `handleRequest`. */
 /** The homeserver, taking and giving requests as plain values (what crosses a postMessage). */
 export type Handler = (request: WireRequest) => Promise<WireResponse>;
+
+/** `handler`'s answer to `request`: 503 when this tab no longer serves, 500 if it threw. */
+export async function answerWith(handler: Handler | null, request: WireRequest): Promise<WireResponse> {
+  if (handler === null) return matrixErrorWire();
+  try {
+    return await handler(request);
+  } catch (err) {
+    return matrixErrorWire(`Hearth could not answer: ${String(err)}`, 500);
+  }
+}
 
 interface Leader {
   id: string;
@@ -128,17 +135,7 @@ export class TabChannel {
   }
 
   async #answer(message: TabRequestMessage): Promise<void> {
-    let wire: WireResponse;
-    const handler = this.#handler;
-    if (handler === null) {
-      wire = matrixErrorWire();
-    } else {
-      try {
-        wire = await handler(message);
-      } catch (err) {
-        wire = matrixErrorWire(`Hearth could not answer: ${String(err)}`, 500);
-      }
-    }
+    const wire = await answerWith(this.#handler, message);
     const response: TabResponseMessage = { type: 'hearth-response', id: message.id, ...wire };
     this.#channel.postMessage(response);
   }
