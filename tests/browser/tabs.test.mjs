@@ -175,6 +175,28 @@ for (const { serviceWorkers, transport } of PATHS) {
   });
 }
 
+test("a service worker stopped by the browser finds the serving tab again", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const { app, browser } = await setUp(t, "allow");
+  const page = await browser.openTab(app.url);
+  const roomId = await registerAndCreateRoom(page, "Restart");
+  await sendAll(page, roomId, ["before the restart"]);
+
+  // Browsers stop idle service workers at will; the next request starts a fresh one that has
+  // forgotten which tab serves.
+  const devtools = await page.context().newCDPSession(page);
+  let stopped = false;
+  devtools.on("ServiceWorker.workerVersionUpdated", ({ versions }) => {
+    if (versions.some((version) => version.runningStatus === "stopped")) stopped = true;
+  });
+  await devtools.send("ServiceWorker.enable");
+  await devtools.send("ServiceWorker.stopAllWorkers");
+  await waitUntil("the service worker to stop", () => stopped);
+
+  await sendAll(page, roomId, ["after the restart"]);
+  assert.deepEqual(await historyOf(page, roomId), ["before the restart", "after the restart"]);
+  assert.deepEqual(await roleOf(page), { role: "leader", transport: "service-worker" });
+});
+
 test("the service worker answers 503 when no tab serves, and the app opens offline", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const { app, browser } = await setUp(t, "allow");
   const page = await browser.openTab(app.url);
