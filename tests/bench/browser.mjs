@@ -133,7 +133,7 @@ async function main() {
     );
     report.handover_ms = Math.round(performance.now() - closed);
   } finally {
-    chromium.close();
+    await chromium.close();
     app.stop();
   }
   console.log(`HEARTH_BENCH ${JSON.stringify(report)}`);

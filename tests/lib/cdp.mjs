@@ -106,9 +106,13 @@ export async function launchBareChromium() {
     async closeTab(id) {
       await fetch(`${endpoint}/json/close/${id}`);
     },
-    close() {
+    /** Stops Chromium (bounded wait) and removes its profile. */
+    async close() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGKILL");
-      rmSync(profile, { recursive: true, force: true });
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      // Chromium's helper processes may still be writing to the profile for a moment.
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }
