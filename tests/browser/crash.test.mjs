@@ -13,8 +13,10 @@ import {
   clientReady,
   matrixRequest,
   messageBodies,
+  numbered,
   openBrowser,
   roleOf,
+  sendAll,
   serveApp,
 } from "../lib/browser.mjs";
 import { waitUntil, withTimeout } from "../lib/wait.mjs";
@@ -28,18 +30,7 @@ const IN_FLIGHT = 32;
 const CRASH_AFTER_ACKS = { min: 20, max: 50 };
 const CRASH_AFTER_MS_AT_MOST = 10_000;
 
-const numbered = (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix} ${i + 1}`);
 const burstTxnId = (i) => `crash-burst-${i}`;
-
-/** Sends `bodies` one after another from the page's client; resolves once each is stored. */
-function sendAll(page, roomId, bodies) {
-  return page.evaluate(
-    async ({ roomId, bodies }) => {
-      for (const body of bodies) await window.hearth.client().sendTextMessage(roomId, body);
-    },
-    { roomId, bodies },
-  );
-}
 
 /** Every event of the room's /messages, oldest first (paginated to the start, bounded). */
 async function wholeHistory(page, roomId) {
@@ -58,29 +49,12 @@ async function wholeHistory(page, roomId) {
   throw new Error("/messages did not reach the start of the room in 50 pages");
 }
 
-/** `GET /rooms/{roomId}/event/{eventId}` for every id, in one go from the page. */
+/** `GET /rooms/{roomId}/event/{eventId}` for every id. */
 function readEach(page, roomId, eventIds) {
-  return page.evaluate(
-    async ({ roomId, eventIds }) => {
-      const token = window.hearth.client().getAccessToken();
-      return Promise.all(
-        eventIds.map(async (eventId) => {
-          const response = await window.hearth.fetch(
-            `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(eventId)}`,
-            { headers: { Authorization: `Bearer ${token}` } },
-          );
-          const text = await response.text();
-          let body;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            body = text;
-          }
-          return { eventId, status: response.status, body };
-        }),
-      );
-    },
-    { roomId, eventIds },
+  const path = (eventId) =>
+    `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(eventId)}`;
+  return Promise.all(
+    eventIds.map(async (eventId) => ({ eventId, ...(await matrixRequest(page, "GET", path(eventId))) })),
   );
 }
 

@@ -9,9 +9,11 @@ import {
   clientReady,
   matrixRequest,
   messageBodies,
+  numbered,
   openBrowser,
   ready,
   roleOf,
+  sendAll,
   serveApp,
   untilLeader,
 } from "../lib/browser.mjs";
@@ -45,16 +47,6 @@ async function registerAndCreateRoom(page, name) {
   );
 }
 
-/** Sends `bodies` one after another from the page's client; resolves once each is stored. */
-function sendAll(page, roomId, bodies) {
-  return page.evaluate(
-    async ({ roomId, bodies }) => {
-      for (const body of bodies) await window.hearth.client().sendTextMessage(roomId, body);
-    },
-    { roomId, bodies },
-  );
-}
-
 /** The room's messages, oldest first, from /messages through the page's transport. */
 async function historyOf(page, roomId) {
   const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=500`;
@@ -63,7 +55,6 @@ async function historyOf(page, roomId) {
   return messageBodies(body.chunk).reverse();
 }
 
-const numbered = (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix} ${i + 1}`);
 
 for (const { serviceWorkers, transport } of PATHS) {
   test(`100 messages survive a reload, in /sync and /messages (${transport})`, { timeout: TEST_TIMEOUT_MS }, async (t) => {

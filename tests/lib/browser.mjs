@@ -179,6 +179,19 @@ export function matrixRequest(page, method, pathAndQuery, body) {
   );
 }
 
+/** `["prefix 1", …, "prefix count"]`: message bodies that show their order. */
+export const numbered = (prefix, count) => Array.from({ length: count }, (_, i) => `${prefix} ${i + 1}`);
+
+/** Sends `bodies` one after another from the page's client; resolves once each is stored. */
+export function sendAll(page, roomId, bodies) {
+  return page.evaluate(
+    async ({ roomId, bodies }) => {
+      for (const body of bodies) await window.hearth.client().sendTextMessage(roomId, body);
+    },
+    { roomId, bodies },
+  );
+}
+
 /** The text bodies of the `m.room.message` events in a /sync or /messages chunk. */
 export function messageBodies(events) {
   return events.filter((event) => event.type === "m.room.message").map((event) => event.content.body);
