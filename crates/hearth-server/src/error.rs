@@ -80,6 +80,9 @@ pub enum ServerError {
     /// Too much is in flight; try again later (429 `M_LIMIT_EXCEEDED`).
     #[error("{0}")]
     LimitExceeded(String),
+    /// A federation request without a valid `X-Matrix` signature (401 `M_UNAUTHORIZED`).
+    #[error("{0}")]
+    Unauthorized(String),
     /// The server is not serving now (stopped, or its host is handing over); the client should
     /// retry (503 `M_UNKNOWN`).
     #[error("{0}")]
@@ -125,6 +128,7 @@ impl ServerError {
             }
             ServerError::LimitExceeded(_) => (StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED"),
             ServerError::Unknown(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
+            ServerError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
             ServerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
             ServerError::AuthRequired(body) => return (StatusCode::UNAUTHORIZED, body.clone()),
             ServerError::Store(_) | ServerError::Internal(_) => {

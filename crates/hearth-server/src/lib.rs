@@ -8,6 +8,7 @@ mod cache;
 mod client;
 mod error;
 mod events;
+mod federation;
 mod filter;
 mod notifier;
 mod platform;
@@ -21,7 +22,7 @@ use hearth_core::{ServerIdentity, ruma::ServerName};
 use hearth_store::Store;
 use http::{HeaderValue, Method, StatusCode, header};
 
-pub use self::{auth::Authed, error::ServerError, platform::Runtime};
+pub use self::{auth::Authed, error::ServerError, federation::sign_request, platform::Runtime};
 use self::{
     notifier::Notifier,
     router::{Found, Incoming, Router},
@@ -102,6 +103,7 @@ impl Server {
     ) -> Server {
         let mut router = Router::default();
         client::routes(&mut router);
+        federation::routes(&mut router);
         router.finish();
         Server(Arc::new(Inner {
             store,

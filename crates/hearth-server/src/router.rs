@@ -5,10 +5,13 @@ use std::{future::Future, sync::Arc};
 
 use hearth_core::platform::{BoxFuture, SendOutsideWasm, SyncOutsideWasm};
 use http::Method;
-use ruma::api::{
-    IncomingRequest, IncomingRequestExt, OutgoingResponse, OutgoingResponseExt,
-    error::{DeserializationError, FromHttpRequestError},
-    path_builder::PathBuilder,
+use ruma::{
+    OwnedServerName,
+    api::{
+        IncomingRequest, IncomingRequestExt, OutgoingResponse, OutgoingResponseExt,
+        error::{DeserializationError, FromHttpRequestError},
+        path_builder::PathBuilder,
+    },
 };
 
 use crate::{Authed, Server, ServerError, error::Result};
@@ -73,6 +76,29 @@ impl Router {
                 let authed = server.authenticate(&incoming.request).await?;
                 let request = parse::<R>(incoming)?;
                 encode(handler(server, authed, request).await?)
+            })
+        }));
+    }
+
+    /// A federation endpoint: the calling server signs the request (`X-Matrix`); the handler
+    /// gets the verified origin.
+    pub(crate) fn federated<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + SendOutsideWasm + 'static,
+        R::OutgoingResponse: SendOutsideWasm,
+        F: Fn(Server, OwnedServerName, R) -> Fut
+            + Clone
+            + SendOutsideWasm
+            + SyncOutsideWasm
+            + 'static,
+        Fut: Future<Output = Result<R::OutgoingResponse>> + SendOutsideWasm + 'static,
+    {
+        self.add::<R>(Arc::new(move |server: Server, incoming: Incoming| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let origin = server.authenticate_server(&incoming.request)?;
+                let request = parse::<R>(incoming)?;
+                encode(handler(server, origin, request).await?)
             })
         }));
     }

@@ -15,7 +15,7 @@ use crate::{Authed, Server, ServerError, error::Result};
 
 impl Server {
     /// The account behind a profile; remote and unknown users are not found.
-    async fn profile_user(&self, user_id: &UserId) -> Result<UserRecord> {
+    pub(crate) async fn profile_user(&self, user_id: &UserId) -> Result<UserRecord> {
         let not_found = || ServerError::NotFound("profile not found".into());
         if user_id.server_name() != self.server_name() {
             return Err(not_found());
