@@ -169,7 +169,8 @@ pub async fn reserve(swarm: &mut Swarm<Client>, relay: &Multiaddr) -> Result<Mul
     .await
 }
 
-/// Drives every swarm in the background so that connections between them stay served.
+/// Drives a swarm in the background so that its connections stay served while the test drives
+/// another one.
 pub fn drive(mut swarm: Swarm<Client>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
