@@ -34,7 +34,8 @@ usage: cargo xtask <command>
   test           everything: formatting, clippy (native and wasm32), native tests,
                  matrix-js-sdk tests against hearth-node, wasm tests in headless Chromium
   ci             what .ci/run runs: the same as test
-  bench          benchmarks, native and wasm in Chromium; prints one JSON object
+  bench          benchmarks (core native and in Chromium, hearth-node load, the relay with
+                 1,000 reservations, the app in Chromium); prints one JSON object
   fuzz [SECS]    fuzz PDU parsing and verification for SECS seconds (default 60)";
 
 fn main() -> ExitCode {
@@ -149,6 +150,16 @@ fn bench() -> Result<(), String> {
     let load = capture(cargo(&["bench", "--quiet", "-p", "hearth-node", "--bench", "load"]))?;
     let load = parse_report(&load, "")?;
 
+    let relay = capture(cargo(&[
+        "bench",
+        "--quiet",
+        "-p",
+        "hearth-rendezvous",
+        "--bench",
+        "reservations",
+    ]))?;
+    let relay = parse_report(&relay, "")?;
+
     web::build()?;
     let mut browser = Command::new("node");
     browser
@@ -159,7 +170,7 @@ fn bench() -> Result<(), String> {
     let browser = parse_report(&capture(browser)?, "HEARTH_BENCH ")?;
 
     let mut report = serde_json::Map::new();
-    for part in [load, browser] {
+    for part in [load, relay, browser] {
         if let serde_json::Value::Object(fields) = part {
             report.extend(fields);
         }
