@@ -191,31 +191,29 @@ async fn to_http_request(
     max_body_bytes: u64,
 ) -> Result<http::Request<Vec<u8>>, ServerError> {
     let bad = |what: &str| ServerError::BadJson(format!("unreadable request: {what}"));
-    let mut builder =
-        http::Request::builder().method(request.method().as_str()).uri(request.url().as_str());
-    let headers = js_sys::try_iter(&request.headers())
+    let entries = js_sys::try_iter(&request.headers())
         .ok()
         .flatten()
         .ok_or_else(|| bad("headers are not iterable"))?;
-    for entry in headers {
+    let mut headers = Vec::new();
+    for entry in entries {
         let pair = Array::from(&entry.map_err(|_| bad("headers"))?);
         if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-            builder = builder.header(name, value);
+            headers.extend([name, value]);
         }
     }
-    let body = if matches!(request.method().as_str(), "GET" | "HEAD") {
-        Vec::new()
+    let method = request.method();
+    let body = if matches!(method.as_str(), "GET" | "HEAD") {
+        None
     } else {
         let buffer = request.array_buffer().map_err(|_| bad("the body was already read"))?;
         let buffer = JsFuture::from(buffer).await.map_err(|_| bad("the body could not be read"))?;
-        Uint8Array::new(&buffer).to_vec()
+        Some(Uint8Array::new(&buffer).to_vec())
     };
-    if body.len() as u64 > max_body_bytes {
-        return Err(ServerError::TooLarge(format!("request body exceeds {max_body_bytes} bytes")));
-    }
-    builder.body(body).map_err(|error| bad(&error.to_string()))
+    from_parts(&method, &request.url(), &headers, body, max_body_bytes)
 }
 
+/// The server's request from its parts; `headers` is `[name, value, name, value, …]`.
 fn from_parts(
     method: &str,
     url: &str,

@@ -73,13 +73,7 @@ impl Server {
             self.state_content(room_id, StateEventType::RoomHistoryVisibility, "").await?;
         let guests = self.state_content(room_id, StateEventType::RoomGuestAccess, "").await?;
         let create = self.state_content(room_id, StateEventType::RoomCreate, "").await?;
-        let joined = self
-            .store()
-            .room_members(room_id)
-            .await?
-            .iter()
-            .filter(|(_, membership)| membership == "join")
-            .count();
+        let joined = self.joined_member_count(room_id).await?;
         let mut chunk = PublicRoomsChunk::from(PublicRoomsChunkInit {
             num_joined_members: UInt::new_saturating(joined as u64),
             room_id: room_id.to_owned(),

@@ -8,11 +8,30 @@ use hearth_core::ruma::{
     },
     events::TimelineEventType,
 };
+use hearth_store::UserRecord;
 use serde_json::json;
 
 use crate::{Authed, Server, ServerError, client::room::object, error::Result, rooms::NewEvent};
 
+/// The content of a user's own join: clients show the member's name and avatar from it.
+pub(crate) fn join_content(user: &UserRecord) -> serde_json::Value {
+    let mut content = json!({ "membership": "join" });
+    if let Some(name) = &user.displayname {
+        content["displayname"] = json!(name);
+    }
+    if let Some(avatar) = &user.avatar_url {
+        content["avatar_url"] = json!(avatar);
+    }
+    content
+}
+
 impl Server {
+    /// How many users are joined to a room now.
+    pub(crate) async fn joined_member_count(&self, room_id: &RoomId) -> Result<usize> {
+        let members = self.store().room_members(room_id).await?;
+        Ok(members.iter().filter(|(_, membership)| membership == "join").count())
+    }
+
     /// Sends an `m.room.member` event by `sender` about `target`. A join carries the joining
     /// user's profile, as clients display it from the member event.
     pub(crate) async fn set_membership(
@@ -27,12 +46,7 @@ impl Server {
         if membership == "join"
             && let Some(user) = self.store().user(target).await?
         {
-            if let Some(name) = user.displayname {
-                content["displayname"] = json!(name);
-            }
-            if let Some(avatar) = user.avatar_url {
-                content["avatar_url"] = json!(avatar);
-            }
+            content = join_content(&user);
         }
         if let Some(reason) = reason {
             content["reason"] = json!(reason);

@@ -124,13 +124,7 @@ impl Server {
         user_id: &UserId,
         room_id: &RoomId,
     ) -> Result<PushConditionRoomCtx> {
-        let members = self
-            .store()
-            .room_members(room_id)
-            .await?
-            .iter()
-            .filter(|(_, membership)| membership == "join")
-            .count();
+        let members = self.joined_member_count(room_id).await?;
         let display_name = self
             .store()
             .user(user_id)

@@ -66,13 +66,7 @@ pub(crate) async fn create_room(
         object(Value::Object(create_content))?,
     ));
     let profile = server.user_record(&sender).await?;
-    let mut join = json!({ "membership": "join" });
-    if let Some(name) = &profile.displayname {
-        join["displayname"] = json!(name);
-    }
-    if let Some(avatar) = &profile.avatar_url {
-        join["avatar_url"] = json!(avatar);
-    }
+    let join = super::membership::join_content(&profile);
     events.push(NewEvent::state(TimelineEventType::RoomMember, sender.as_str(), object(join)?));
 
     let mut power_levels = default_power_levels(version, &sender);

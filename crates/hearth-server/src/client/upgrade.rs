@@ -137,13 +137,7 @@ pub(crate) async fn upgrade_room(
     }
     let mut events = vec![NewEvent::state(TimelineEventType::RoomCreate, "", object(create)?)];
     let profile = server.user_record(&sender).await?;
-    let mut join = json!({ "membership": "join" });
-    if let Some(name) = &profile.displayname {
-        join["displayname"] = json!(name);
-    }
-    if let Some(avatar) = &profile.avatar_url {
-        join["avatar_url"] = json!(avatar);
-    }
+    let join = super::membership::join_content(&profile);
     events.push(NewEvent::state(TimelineEventType::RoomMember, sender.as_str(), object(join)?));
 
     let mut levels = old_levels.clone().unwrap_or_else(|| json!({}));
