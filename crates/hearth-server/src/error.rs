@@ -87,6 +87,9 @@ pub enum ServerError {
     /// retry (503 `M_UNKNOWN`).
     #[error("{0}")]
     Unavailable(String),
+    /// Another server could not be reached or did not answer in time (502 `M_UNKNOWN`).
+    #[error("{0}")]
+    Unreachable(String),
     /// The storage failed (500 `M_UNKNOWN`).
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -130,6 +133,7 @@ impl ServerError {
             ServerError::Unknown(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
             ServerError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
             ServerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
+            ServerError::Unreachable(_) => (StatusCode::BAD_GATEWAY, "M_UNKNOWN"),
             ServerError::AuthRequired(body) => return (StatusCode::UNAUTHORIZED, body.clone()),
             ServerError::Store(_) | ServerError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN")

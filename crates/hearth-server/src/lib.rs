@@ -22,7 +22,12 @@ use hearth_core::{ServerIdentity, ruma::ServerName};
 use hearth_store::Store;
 use http::{HeaderValue, Method, StatusCode, header};
 
-pub use self::{auth::Authed, error::ServerError, federation::sign_request, platform::Runtime};
+pub use self::{
+    auth::Authed,
+    error::ServerError,
+    federation::sign_request,
+    platform::{Federation, Runtime},
+};
 use self::{
     notifier::Notifier,
     router::{Found, Incoming, Router},
@@ -69,6 +74,8 @@ pub(crate) struct Inner {
     identity: ServerIdentity,
     config: Config,
     runtime: Arc<dyn Runtime>,
+    /// How other servers are reached; none until the host connects its network.
+    federation: std::sync::RwLock<Arc<dyn Federation>>,
     router: Router,
     notifier: Notifier,
     /// Room writes are serialised: stream positions become visible in order, and each room's
@@ -110,6 +117,7 @@ impl Server {
             identity,
             config,
             runtime,
+            federation: std::sync::RwLock::new(Arc::new(platform::NoFederation)),
             router,
             notifier: Notifier::default(),
             write_lock: async_lock::Mutex::new(()),
@@ -146,6 +154,17 @@ impl Server {
 
     pub(crate) fn runtime(&self) -> &dyn Runtime {
         &*self.0.runtime
+    }
+
+    /// Connects the server to the network: from now on it reaches other servers through
+    /// `federation`. The host calls it once its network is up (the network needs the server to
+    /// answer inbound requests, so it is made second).
+    pub fn set_federation(&self, federation: Arc<dyn Federation>) {
+        *self.0.federation.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = federation;
+    }
+
+    pub(crate) fn federation(&self) -> Arc<dyn Federation> {
+        self.0.federation.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     pub(crate) fn notifier(&self) -> &Notifier {

@@ -52,6 +52,10 @@ impl Runtime for BrowserRuntime {
         let millis = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
         Box::pin(gloo_timers::future::TimeoutFuture::new(millis))
     }
+
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        wasm_bindgen_futures::spawn_local(task);
+    }
 }
 
 /// A homeserver running in this tab. Only one tab of an origin may run one at a time (the

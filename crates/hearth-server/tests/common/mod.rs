@@ -15,6 +15,11 @@ impl Runtime for TokioRuntime {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep(duration))
     }
+
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        // Dropping the handle detaches the task.
+        drop(tokio::spawn(task));
+    }
 }
 
 /// A test server with open registration.
