@@ -50,6 +50,8 @@ pub(crate) const UPGRADES: &[&[Table]] = &[
         Table::MediaContent,
         Table::Presence,
     ],
+    // Version 2: the federation tables (hearth-store schema version 2).
+    &[Table::OutboundQueue, Table::InboundTransactions, Table::RejectedEvents],
 ];
 
 /// The IndexedDB version this build opens databases at: one per upgrade step.

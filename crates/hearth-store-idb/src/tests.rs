@@ -1,13 +1,23 @@
 //! Tests that need the backend's insides: a commit IndexedDB refuses halfway, and timings.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::arc_with_non_send_sync)]
 
-use std::ops::Bound;
+use std::{ops::Bound, sync::Arc};
 
-use hearth_store::{Backend, Direction, KeyRange, StoreError, Table, WriteBatch};
-use wasm_bindgen::JsValue;
+use hearth_core::ruma::owned_event_id;
+use hearth_store::{
+    Backend, Direction, KeyRange, OutboundItem, Store, StoreError, Table, WriteBatch,
+};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
+use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbTransactionMode};
 
-use crate::{IdbBackend, backend::Staged, js::bytes_to_js};
+use crate::{
+    IdbBackend,
+    backend::Staged,
+    js::{Pending, bytes_to_js, settled},
+    schema::UPGRADES,
+};
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
@@ -55,6 +65,50 @@ async fn a_batch_that_fails_halfway_applies_nothing() {
     after.put(Table::Events, b"$new".to_vec(), b"event".to_vec());
     backend.commit(after).await.unwrap();
     assert_eq!(backend.get(Table::Events, b"$new").await.unwrap(), Some(b"event".to_vec()));
+    drop(backend);
+    IdbBackend::delete(&name).await.unwrap();
+}
+
+/// A database a version 1 build made (IndexedDB version 1, so only step 1's stores, and data
+/// model schema version 1) opens in this build: upgrade step 2 adds the federation stores, the
+/// data model migrates, and what was stored stays.
+#[wasm_bindgen_test]
+async fn a_version_1_database_is_upgraded() {
+    let name = fresh_name("v1");
+    let factory: IdbFactory =
+        js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into()).unwrap().dyn_into().unwrap();
+    let request = factory.open_with_u32(&name, 1).unwrap();
+    let on_upgrade = Closure::<dyn FnMut(web_sys::Event)>::new(|event: web_sys::Event| {
+        let request: IdbOpenDbRequest = event.target().unwrap().dyn_into().unwrap();
+        let database: IdbDatabase = request.result().unwrap().dyn_into().unwrap();
+        for table in UPGRADES[0] {
+            database.create_object_store(table.name()).unwrap();
+        }
+    });
+    request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+    let database: IdbDatabase = Pending::new(&request).result().await.unwrap().dyn_into().unwrap();
+    request.set_onupgradeneeded(None);
+    drop(on_upgrade);
+    assert!(!database.object_store_names().contains(Table::OutboundQueue.name()));
+    // Meta as a version 1 build writes it: schema version 1 (JSON), stream position 7.
+    let transaction =
+        database.transaction_with_str_and_mode("meta", IdbTransactionMode::Readwrite).unwrap();
+    let meta = transaction.object_store("meta").unwrap();
+    meta.put_with_key(&bytes_to_js(b"1"), &bytes_to_js(b"schema_version\0\x01")).unwrap();
+    meta.put_with_key(&bytes_to_js(b"7"), &bytes_to_js(b"stream\0\x01")).unwrap();
+    settled(&transaction).await.unwrap();
+    database.close();
+
+    let backend = Arc::new(IdbBackend::open(&name).await.unwrap());
+    let store = Store::open(backend.clone()).await.unwrap();
+    assert_eq!(store.meta::<u32>("schema_version").await.unwrap(), Some(2));
+    assert_eq!(store.current_stream(), 7);
+    let mut txn = store.transaction();
+    let item = OutboundItem::Pdu { event_id: owned_event_id!("$e") };
+    assert_eq!(txn.queue_outbound("remote.test", &item).unwrap(), 8);
+    store.commit(txn).await.unwrap();
+    assert_eq!(store.outbound_destinations().await.unwrap(), ["remote.test"]);
+    drop(store);
     drop(backend);
     IdbBackend::delete(&name).await.unwrap();
 }

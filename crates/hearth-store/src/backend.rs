@@ -80,6 +80,12 @@ pub enum Table {
     MediaContent,
     /// User ID → presence state.
     Presence,
+    /// Destination server, stream position → a PDU or EDU waiting to be sent there.
+    OutboundQueue,
+    /// Origin server, federation transaction ID → the response we gave it (idempotent `send`).
+    InboundTransactions,
+    /// Event ID → why the event was rejected on receipt.
+    RejectedEvents,
 }
 
 impl Table {
@@ -117,6 +123,9 @@ impl Table {
         Table::Media,
         Table::MediaContent,
         Table::Presence,
+        Table::OutboundQueue,
+        Table::InboundTransactions,
+        Table::RejectedEvents,
     ];
 
     /// The table's persisted name.
@@ -154,6 +163,9 @@ impl Table {
             Table::Media => "media",
             Table::MediaContent => "media_content",
             Table::Presence => "presence",
+            Table::OutboundQueue => "outbound_queue",
+            Table::InboundTransactions => "inbound_transactions",
+            Table::RejectedEvents => "rejected_events",
         }
     }
 }

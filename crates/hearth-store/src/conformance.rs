@@ -11,6 +11,8 @@
 //! (the calling crate depends on `wasm-bindgen-test`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod federation;
+
 use std::{
     ops::Bound,
     sync::Arc,
@@ -23,6 +25,10 @@ use hearth_core::{
 };
 use serde_json::value::to_raw_value;
 
+pub use self::federation::{
+    inbound_transactions_are_remembered, outbound_queue_per_destination,
+    rejected_events_are_remembered,
+};
 use crate::{
     AliasRecord, Backend, DeviceRecord, Direction, KeyRange, MAX_STATE_CHAIN, MembershipRecord,
     RoomRecord, SCHEMA_VERSION, Store, StoreError, StoredEvent, Table, UserRecord, WriteBatch,
@@ -38,7 +44,9 @@ macro_rules! conformance_suite {
             schema_is_versioned, stream_positions_survive_reopen, state_groups_rebuild_state,
             timelines_scan_by_position, memberships_index_both_ways, accounts_and_tokens,
             account_data_changes_are_indexed, aliases_and_directory,
-            e2ee_keys_messages_and_backups,
+            e2ee_keys_messages_and_backups, schema_v1_databases_migrate,
+            outbound_queue_per_destination, inbound_transactions_are_remembered,
+            rejected_events_are_remembered,
         );
     };
     (@tests $new:expr; $($name:ident),* $(,)?) => {
@@ -251,6 +259,36 @@ pub async fn schema_is_versioned(backend: Arc<dyn Backend>) {
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
+}
+
+pub async fn schema_v1_databases_migrate(backend: Arc<dyn Backend>) {
+    // A database written by a version 1 build: its schema version, a stream position and a user.
+    let store = Store::open(backend.clone()).await.unwrap();
+    let alice = owned_user_id!("@alice:x");
+    let mut txn = store.transaction();
+    txn.set_meta("schema_version", &1u32).unwrap();
+    let created_ts = txn.next_stream();
+    txn.put_user(&alice, &UserRecord { created_ts, ..Default::default() }).unwrap();
+    store.commit(txn).await.unwrap();
+    drop(store);
+
+    let store = Store::open(backend.clone()).await.unwrap();
+    assert_eq!(store.meta::<u32>("schema_version").await.unwrap(), Some(2));
+    assert_eq!(store.current_stream(), created_ts);
+    assert_eq!(store.user(&alice).await.unwrap().unwrap().created_ts, created_ts);
+    // Version 2's tables are there, empty, and usable.
+    assert!(store.outbound_destinations().await.unwrap().is_empty());
+    let mut txn = store.transaction();
+    let item = crate::OutboundItem::Pdu { event_id: owned_event_id!("$e") };
+    let seq = txn.queue_outbound("b.x", &item).unwrap();
+    store.commit(txn).await.unwrap();
+    assert_eq!(store.outbound("b.x", 10).await.unwrap().len(), 1);
+    assert!(seq > created_ts);
+    drop(store);
+    // Reopening at version 2 runs no step again.
+    let store = Store::open(backend).await.unwrap();
+    assert_eq!(store.meta::<u32>("schema_version").await.unwrap(), Some(SCHEMA_VERSION));
+    assert_eq!(store.outbound_destinations().await.unwrap(), ["b.x"]);
 }
 
 pub async fn stream_positions_survive_reopen(backend: Arc<dyn Backend>) {

@@ -7,6 +7,7 @@ pub mod conformance;
 mod directory;
 mod e2ee;
 mod error;
+mod federation;
 mod keys;
 mod media;
 mod memory;
@@ -20,6 +21,7 @@ pub use self::{
     directory::AliasRecord,
     e2ee::{BackupVersionRecord, FallbackKeyRecord, ToDeviceRecord},
     error::StoreError,
+    federation::{InboundTransaction, OutboundItem, RejectedEvent},
     media::MediaRecord,
     memory::MemoryBackend,
     receipts::{ReceiptChange, ReceiptRecord},

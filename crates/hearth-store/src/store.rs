@@ -15,7 +15,7 @@ use crate::{
 
 /// The schema this build writes. Bump it with a step in [`migrate`] whenever a persisted type or
 /// key layout changes; the snapshot tests pin the current layout.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const META_SCHEMA_VERSION: &str = "schema_version";
 const META_STREAM: &str = "stream";
@@ -259,11 +259,27 @@ async fn get_json<T: DeserializeOwned>(
 }
 
 /// Upgrades a database from `found` to [`SCHEMA_VERSION`], one numbered step at a time, each in
-/// its own transaction that also records the new version.
-async fn migrate(_backend: &dyn Backend, found: u32) -> Result<(), StoreError> {
-    // Version 1 is the first schema: there is nothing older to upgrade yet.
-    if found == SCHEMA_VERSION {
-        return Ok(());
+/// its own transaction that also records the new version (so an interrupted upgrade resumes at
+/// the step it stopped at). Never edit a step that has shipped: databases in the field ran it.
+async fn migrate(backend: &dyn Backend, found: u32) -> Result<(), StoreError> {
+    if found == 0 {
+        return Err(StoreError::corrupt("unknown schema version 0"));
     }
-    Err(StoreError::corrupt(format!("unknown schema version {found}")))
+    for from in found..SCHEMA_VERSION {
+        let mut batch = WriteBatch::default();
+        match from {
+            1 => migrate_1_to_2(backend, &mut batch).await?,
+            _ => return Err(StoreError::corrupt(format!("unknown schema version {from}"))),
+        }
+        batch.put(Table::Meta, meta_key(META_SCHEMA_VERSION), encode(&(from + 1))?);
+        backend.commit(batch).await?;
+    }
+    Ok(())
+}
+
+/// Version 2 adds the federation tables (outbound queue, inbound transactions, rejected
+/// events). Backends create every table of [`Table::ALL`] when they open a database, and new
+/// tables start empty, so no data changes.
+async fn migrate_1_to_2(_backend: &dyn Backend, _batch: &mut WriteBatch) -> Result<(), StoreError> {
+    Ok(())
 }
