@@ -16,7 +16,7 @@ use libp2p::multiaddr::Protocol;
 #[derive(Debug, Parser)]
 #[command(name = "hearth-rendezvous", version)]
 #[command(group(ArgGroup::new("listen").required(true).multiple(true).args(["listen_ws", "listen_tcp"])))]
-pub(crate) struct Args {
+pub struct Args {
     /// WebSocket listen address for browsers, e.g. /ip4/0.0.0.0/tcp/4001/ws (repeatable).
     #[arg(long, value_name = "MULTIADDR", value_parser = parse_ws_addr)]
     pub(crate) listen_ws: Vec<Multiaddr>,
@@ -94,6 +94,20 @@ pub(crate) struct Limits {
 }
 
 impl Args {
+    /// Parses flags as the command line would (without the program name), e.g.
+    /// `["--listen-tcp", "/ip4/127.0.0.1/tcp/0", "--key", "/tmp/key"]`; the error says why not.
+    pub fn parse_flags<I, T>(flags: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let program = std::iter::once(std::ffi::OsString::from("hearth-rendezvous"));
+        let args = Self::try_parse_from(program.chain(flags.into_iter().map(Into::into)))
+            .map_err(|e| e.to_string())?;
+        args.limits.check()?;
+        Ok(args)
+    }
+
     /// Parses the command line; on a bad flag or value prints why and exits with status 2.
     pub(crate) fn parse_or_exit() -> Self {
         let args = Self::parse();

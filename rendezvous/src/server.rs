@@ -21,6 +21,24 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts listening, then serves until SIGTERM or SIGINT.
 pub(crate) async fn run(args: Args, key: Keypair) -> Result<(), Error> {
+    let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
+    let signalled = async move {
+        tokio::select! {
+            _ = terminate.recv() => info!(signal = "SIGTERM", "shutting down"),
+            _ = interrupt.recv() => info!(signal = "SIGINT", "shutting down"),
+        }
+    };
+    run_until(args, key, signalled).await
+}
+
+/// Starts listening, then serves until `shutdown` completes. Dropping the swarm on return closes
+/// every listener and connection.
+pub(crate) async fn run_until(
+    args: Args,
+    key: Keypair,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
     let peer_id = key.public().to_peer_id();
     let mut swarm = build_swarm(key, &args).await?;
     println!("peer id: {peer_id}");
@@ -38,20 +56,12 @@ pub(crate) async fn run(args: Args, key: Keypair) -> Result<(), Error> {
         swarm.add_external_address(addr.clone());
     }
 
-    let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signals)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
+    let mut shutdown = std::pin::pin!(shutdown);
     let mut ready = false;
     loop {
         let event = tokio::select! {
             event = swarm.select_next_some() => event,
-            _ = terminate.recv() => {
-                info!(signal = "SIGTERM", "shutting down");
-                return Ok(());
-            }
-            _ = interrupt.recv() => {
-                info!(signal = "SIGINT", "shutting down");
-                return Ok(());
-            }
+            () = &mut shutdown => return Ok(()),
         };
         match event {
             SwarmEvent::NewListenAddr { listener_id, address } => {

@@ -1,0 +1,104 @@
+//! The one place native and wasm differ: transports, timers and the driver's future type.
+//!
+//! Native: tokio, TCP and WebSocket (with DNS). Browser (`target_family = "wasm"`): the
+//! browser's WebSocket, `setTimeout` timers; futures need not be `Send` there.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::{Swarm, noise, yamux};
+
+use crate::P2pError;
+use crate::behaviour::Behaviour;
+
+/// The driver future the host spawns: `Send` natively, where hosts spawn on a thread pool.
+#[cfg(not(target_family = "wasm"))]
+pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// The driver future the host spawns (`wasm_bindgen_futures::spawn_local` in a browser).
+#[cfg(target_family = "wasm")]
+pub type Driver = Pin<Box<dyn Future<Output = ()>>>;
+
+/// A boxed future the driver keeps: `Send` natively.
+#[cfg(not(target_family = "wasm"))]
+pub(crate) type BoxFuture<T> = futures::future::BoxFuture<'static, T>;
+/// A boxed future the driver keeps.
+#[cfg(target_family = "wasm")]
+pub(crate) type BoxFuture<T> = futures::future::LocalBoxFuture<'static, T>;
+
+/// Completes after `duration`.
+#[cfg(not(target_family = "wasm"))]
+pub(crate) async fn sleep(duration: Duration) {
+    tokio::time::sleep(duration).await;
+}
+
+/// Completes after `duration`.
+#[cfg(target_family = "wasm")]
+pub(crate) async fn sleep(duration: Duration) {
+    futures_timer::Delay::new(duration).await;
+}
+
+fn setup_error(e: impl std::fmt::Display) -> P2pError {
+    P2pError::Setup(e.to_string())
+}
+
+/// TCP (for native peers and relays) and WebSocket, each with noise and yamux, plus the relay
+/// client transport; in the builder order libp2p requires.
+#[cfg(not(target_family = "wasm"))]
+pub(crate) async fn build_swarm(
+    keypair: Keypair,
+    behaviour: impl FnOnce(&Keypair, libp2p::relay::client::Behaviour) -> Behaviour,
+    idle_timeout: Duration,
+) -> Result<Swarm<Behaviour>, P2pError> {
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(setup_error)?
+        .with_dns()
+        .map_err(setup_error)?
+        .with_websocket(noise::Config::new, yamux::Config::default)
+        .await
+        .map_err(setup_error)?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(setup_error)?
+        .with_behaviour(|key, relay| behaviour(key, relay))
+        .map_err(setup_error)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle_timeout))
+        .build();
+    Ok(swarm)
+}
+
+/// The browser's WebSocket with noise and yamux, plus the relay client transport.
+#[cfg(target_family = "wasm")]
+pub(crate) async fn build_swarm(
+    keypair: Keypair,
+    behaviour: impl FnOnce(&Keypair, libp2p::relay::client::Behaviour) -> Behaviour,
+    idle_timeout: Duration,
+) -> Result<Swarm<Behaviour>, P2pError> {
+    use libp2p::Transport;
+    use libp2p::core::upgrade::Version;
+
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_wasm_bindgen()
+        .with_other_transport(|key| {
+            let noise = noise::Config::new(key)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
+            Ok(libp2p::websocket_websys::Transport::default()
+                .upgrade(Version::V1)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default()))
+        })
+        .map_err(setup_error)?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(setup_error)?
+        .with_behaviour(|key, relay| behaviour(key, relay))
+        .map_err(setup_error)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle_timeout))
+        .build();
+    Ok(swarm)
+}

@@ -1,0 +1,115 @@
+//! Hearth nodes reserve at the real relay, find each other by rendezvous and exchange
+//! federation requests by server name; a relay restart heals on its own.
+
+#![cfg(not(target_family = "wasm"))]
+// Native only: std's clock is fine here.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Relay, discovers, get, node, registered, serve_echo, within};
+use futures::StreamExt;
+use hearth_core::ruma::ServerName;
+use hearth_p2p::{Event, P2pError, RelayStatus};
+
+#[tokio::test]
+async fn nodes_discover_each_other_and_exchange_requests_by_server_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&dir.path().join("relay.key"));
+    let (mut a, a_inbound) = node(1, std::slice::from_ref(&relay.addr)).await;
+    let (b, b_inbound) = node(2, std::slice::from_ref(&relay.addr)).await;
+    let _a_server = serve_echo(a_inbound);
+    let _b_server = serve_echo(b_inbound);
+    registered(&a).await;
+    registered(&b).await;
+    let status = &a.node.status()[0];
+    assert_eq!(status.relay, relay.addr);
+    let relayed = status.relayed.clone().unwrap();
+    assert!(relayed.to_string().ends_with(&format!("/p2p-circuit/p2p/{}", a.node.peer_id())));
+
+    discovers(&a, &b.name).await;
+    discovers(&b, &a.name).await;
+
+    let request = http::Request::put("/_matrix/federation/v1/send/1?x=y")
+        .header("authorization", "X-Matrix origin=\"whoever\"")
+        .body(b"{}".to_vec())
+        .unwrap();
+    let response = within("A's request to B", a.node.request(&b.name, request)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    // B saw the request from A's server name, derived from the connection's key.
+    let expected = format!("{} PUT /_matrix/federation/v1/send/1?x=y", a.name);
+    assert_eq!(String::from_utf8(response.into_body()).unwrap(), expected);
+
+    let response = within("B's request to A", b.node.request(&a.name, get("/b"))).await.unwrap();
+    assert_eq!(response.into_body(), format!("{} GET /b", b.name).into_bytes());
+
+    // A heard that B connected (B's answer reused the connection A opened).
+    within("A's PeerConnected event", async {
+        while let Some(event) = a.events.next().await {
+            if event == Event::PeerConnected(b.name.clone()) {
+                return;
+            }
+        }
+        panic!("events ended");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_online_is_unreachable_soon() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&dir.path().join("relay.key"));
+    let (a, _inbound) = node(3, std::slice::from_ref(&relay.addr)).await;
+    registered(&a).await;
+
+    let offline = hearth_core::ServerIdentity::from_seed(&[4; 32]).unwrap();
+    let started = std::time::Instant::now();
+    let result = a.node.request(offline.server_name(), get("/x")).await;
+    assert!(matches!(result, Err(P2pError::Unreachable { .. })), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+
+    let not_hearth = <&ServerName>::try_from("example.org").unwrap();
+    let result = a.node.request(not_hearth, get("/x")).await;
+    assert!(matches!(result, Err(P2pError::BadAddress(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn without_relays_nothing_is_reachable() {
+    let (a, _inbound) = node(5, &[]).await;
+    let b = hearth_core::ServerIdentity::from_seed(&[6; 32]).unwrap();
+    let result = a.node.request(b.server_name(), get("/x")).await;
+    assert!(matches!(result, Err(P2pError::Unreachable { .. })), "{result:?}");
+    assert!(a.node.peers().await.is_empty());
+}
+
+#[tokio::test]
+async fn nodes_come_back_after_the_relay_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = Relay::start(&dir.path().join("relay.key"));
+    let (a, a_inbound) = node(7, std::slice::from_ref(&relay.addr)).await;
+    let (b, b_inbound) = node(8, std::slice::from_ref(&relay.addr)).await;
+    let _a_server = serve_echo(a_inbound);
+    let _b_server = serve_echo(b_inbound);
+    registered(&a).await;
+    registered(&b).await;
+    within("a request before the restart", a.node.request(&b.name, get("/1"))).await.unwrap();
+
+    let before = relay.peer_id;
+    relay.restart();
+    assert_eq!(relay.peer_id, before, "same key file, same relay");
+    // Both notice the relay went away, then reserve and register again on their own.
+    within("both nodes to notice", async {
+        while [&a, &b].iter().any(|n| n.node.status()[0].status == RelayStatus::Registered) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    registered(&a).await;
+    registered(&b).await;
+    discovers(&a, &b.name).await;
+    let response =
+        within("a request after the restart", a.node.request(&b.name, get("/2"))).await.unwrap();
+    assert_eq!(response.into_body(), format!("{} GET /2", a.name).into_bytes());
+}
