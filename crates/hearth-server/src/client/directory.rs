@@ -3,7 +3,7 @@
 //! [spec](https://spec.matrix.org/v1.16/client-server-api/#listing-rooms)).
 
 use hearth_core::ruma::{
-    RoomAliasId, RoomId, ServerName, UInt, UserId,
+    OwnedRoomId, OwnedServerName, RoomAliasId, RoomId, ServerName, UInt, UserId,
     api::client::{
         alias::{create_alias, delete_alias, get_alias},
         directory::{
@@ -92,8 +92,9 @@ impl Server {
         Ok(chunk)
     }
 
-    /// A page of the published rooms matching `filter`: most joined members first.
-    async fn public_rooms_page(
+    /// A page of the published rooms matching `filter`: most joined members first (for the
+    /// client and the federation `publicRooms` alike).
+    pub(crate) async fn public_rooms_page(
         &self,
         limit: Option<UInt>,
         since: Option<&str>,
@@ -140,6 +141,35 @@ impl Server {
         Ok((rooms.drain(start..end).collect(), next, prev, total))
     }
 
+    /// The room an alias of this server names, with the servers that can help others join it
+    /// (for the client and the federation directory query alike); `M_NOT_FOUND` when unknown.
+    pub(crate) async fn resolve_alias(
+        &self,
+        alias: &RoomAliasId,
+    ) -> Result<(OwnedRoomId, Vec<OwnedServerName>)> {
+        let record = self
+            .store()
+            .alias(alias.as_str())
+            .await?
+            .ok_or_else(|| ServerError::NotFound(format!("no room has alias {alias}")))?;
+        let servers = self.room_servers(&record.room_id).await?;
+        Ok((record.room_id, servers))
+    }
+
+    /// The servers that can help others join a room: this one first, then the servers of its
+    /// joined members.
+    async fn room_servers(&self, room_id: &RoomId) -> Result<Vec<OwnedServerName>> {
+        let mut servers = vec![self.server_name().to_owned()];
+        let mut others = std::collections::BTreeSet::new();
+        for (member, membership) in self.store().room_members(room_id).await? {
+            if membership == "join" && member.server_name() != self.server_name() {
+                others.insert(member.server_name().to_owned());
+            }
+        }
+        servers.extend(others);
+        Ok(servers)
+    }
+
     /// Refuses aliases of other servers.
     fn check_local_alias(&self, alias: &RoomAliasId) -> Result<()> {
         if alias.server_name() != self.server_name() {
@@ -179,10 +209,8 @@ pub(crate) async fn get_alias(
     server: Server,
     request: get_alias::v3::Request,
 ) -> Result<get_alias::v3::Response> {
-    let record = server.store().alias(request.room_alias.as_str()).await?.ok_or_else(|| {
-        ServerError::NotFound(format!("no room has alias {}", request.room_alias))
-    })?;
-    Ok(get_alias::v3::Response::new(record.room_id, vec![server.server_name().to_owned()]))
+    let (room_id, servers) = server.resolve_alias(&request.room_alias).await?;
+    Ok(get_alias::v3::Response::new(room_id, servers))
 }
 
 /// `DELETE /_matrix/client/v3/directory/room/{roomAlias}`

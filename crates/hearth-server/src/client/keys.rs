@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hearth_core::ruma::{
-    OneTimeKeyAlgorithm, OwnedOneTimeKeyId, OwnedRoomId, OwnedUserId, UInt, UserId,
+    OneTimeKeyAlgorithm, OwnedDeviceId, OwnedOneTimeKeyId, OwnedRoomId, OwnedUserId, UInt, UserId,
     api::client::{
         keys::{
             claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures,
@@ -13,6 +13,7 @@ use hearth_core::ruma::{
         },
         sync::sync_events,
     },
+    encryption::{CrossSigningKey, DeviceKeys, OneTimeKey},
     serde::Raw,
 };
 use hearth_store::{FallbackKeyRecord, MembershipRecord, Txn};
@@ -174,7 +175,7 @@ impl Server {
         Ok(users)
     }
 
-    fn is_local(&self, user_id: &UserId) -> bool {
+    pub(crate) fn is_local(&self, user_id: &UserId) -> bool {
         user_id.server_name() == self.server_name()
     }
 }
@@ -236,38 +237,12 @@ pub(crate) async fn get_keys(
     authed: Authed,
     request: get_keys::v3::Request,
 ) -> Result<get_keys::v3::Response> {
+    let keys = server.query_local_keys(&request.device_keys, Some(&authed.user_id)).await?;
     let mut response = get_keys::v3::Response::new();
-    for (user_id, devices) in &request.device_keys {
-        if !server.is_local(user_id) {
-            continue;
-        }
-        let user = user_id.as_str();
-        let mut found = BTreeMap::new();
-        for (device_id, keys) in server.store().all_device_keys(user).await? {
-            if !devices.is_empty() && !devices.iter().any(|wanted| wanted.as_str() == device_id) {
-                continue;
-            }
-            let mut keys = keys;
-            if let Some(device) = server.store().device(user, &device_id).await?
-                && let Some(name) = device.display_name
-            {
-                keys["unsigned"]["device_display_name"] = Value::String(name);
-            }
-            found.insert(device_id.into(), to_raw(&keys)?);
-        }
-        response.device_keys.insert(user_id.clone(), found);
-        if let Some(key) = server.store().cross_signing_key(user, "master").await? {
-            response.master_keys.insert(user_id.clone(), to_raw(&key)?);
-        }
-        if let Some(key) = server.store().cross_signing_key(user, "self_signing").await? {
-            response.self_signing_keys.insert(user_id.clone(), to_raw(&key)?);
-        }
-        if *user_id == authed.user_id
-            && let Some(key) = server.store().cross_signing_key(user, "user_signing").await?
-        {
-            response.user_signing_keys.insert(user_id.clone(), to_raw(&key)?);
-        }
-    }
+    response.device_keys = keys.device_keys;
+    response.master_keys = keys.master_keys;
+    response.self_signing_keys = keys.self_signing_keys;
+    response.user_signing_keys = keys.user_signing_keys;
     Ok(response)
 }
 
@@ -279,55 +254,124 @@ pub(crate) async fn claim_keys(
     _authed: Authed,
     request: claim_keys::v3::Request,
 ) -> Result<claim_keys::v3::Response> {
-    let _guard = server.write_lock().await;
-    let mut txn = server.store().transaction();
-    let mut claimed = BTreeMap::new();
-    for (user_id, devices) in &request.one_time_keys {
-        if !server.is_local(user_id) {
-            continue;
-        }
-        let user = user_id.as_str();
-        let mut user_keys = BTreeMap::new();
-        for (device_id, algorithm) in devices {
-            let device = device_id.as_str();
-            let algorithm = algorithm.as_str();
-            let otk = server
-                .store()
-                .one_time_keys(user, device)
-                .await?
-                .into_iter()
-                .find(|(alg, _, _)| alg == algorithm);
-            let (key_id, key) = if let Some((_, key_id, key)) = otk {
-                txn.delete_one_time_key(user, device, algorithm, &key_id);
-                (key_id, key)
-            } else if let Some((_, mut fallback)) = server
-                .store()
-                .fallback_keys(user, device)
-                .await?
-                .into_iter()
-                .find(|(alg, _)| alg == algorithm)
-            {
-                let key = fallback.key.clone();
-                if !fallback.used {
-                    fallback.used = true;
-                    txn.put_fallback_key(user, device, algorithm, &fallback)?;
-                }
-                (fallback.key_id, key)
-            } else {
+    Ok(claim_keys::v3::Response::new(server.claim_local_keys(&request.one_time_keys).await?))
+}
+
+/// Device and cross-signing keys of local users, as a key query answers them.
+#[derive(Default)]
+pub(crate) struct LocalKeys {
+    pub(crate) device_keys: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, Raw<DeviceKeys>>>,
+    pub(crate) master_keys: BTreeMap<OwnedUserId, Raw<CrossSigningKey>>,
+    pub(crate) self_signing_keys: BTreeMap<OwnedUserId, Raw<CrossSigningKey>>,
+    pub(crate) user_signing_keys: BTreeMap<OwnedUserId, Raw<CrossSigningKey>>,
+}
+
+/// Claimed keys: user → device → the one key claimed for it.
+pub(crate) type ClaimedKeys =
+    BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>>>;
+
+impl Server {
+    /// The keys a key query asks for, of this server's users only (others are left out): the
+    /// named devices (every device when none is named) with their display names, master and
+    /// self-signing keys, and `requester`'s own user-signing key (a local requester only; the
+    /// federation API has none).
+    pub(crate) async fn query_local_keys(
+        &self,
+        wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
+        requester: Option<&UserId>,
+    ) -> Result<LocalKeys> {
+        let mut keys = LocalKeys::default();
+        for (user_id, devices) in wanted {
+            if !self.is_local(user_id) {
                 continue;
-            };
-            let full_id = format!("{algorithm}:{key_id}");
-            let full_id = OwnedOneTimeKeyId::try_from(full_id.as_str())
-                .map_err(|_| ServerError::Internal(format!("stored key ID {full_id}")))?;
-            user_keys.insert(device_id.clone(), BTreeMap::from([(full_id, to_raw(&key)?)]));
+            }
+            let user = user_id.as_str();
+            let mut found = BTreeMap::new();
+            for (device_id, device_keys) in self.store().all_device_keys(user).await? {
+                if !devices.is_empty() && !devices.iter().any(|wanted| wanted.as_str() == device_id)
+                {
+                    continue;
+                }
+                let mut device_keys = device_keys;
+                if let Some(device) = self.store().device(user, &device_id).await?
+                    && let Some(name) = device.display_name
+                {
+                    device_keys["unsigned"]["device_display_name"] = Value::String(name);
+                }
+                found.insert(device_id.into(), to_raw(&device_keys)?);
+            }
+            keys.device_keys.insert(user_id.clone(), found);
+            if let Some(key) = self.store().cross_signing_key(user, "master").await? {
+                keys.master_keys.insert(user_id.clone(), to_raw(&key)?);
+            }
+            if let Some(key) = self.store().cross_signing_key(user, "self_signing").await? {
+                keys.self_signing_keys.insert(user_id.clone(), to_raw(&key)?);
+            }
+            if requester == Some(&**user_id)
+                && let Some(key) = self.store().cross_signing_key(user, "user_signing").await?
+            {
+                keys.user_signing_keys.insert(user_id.clone(), to_raw(&key)?);
+            }
         }
-        claimed.insert(user_id.clone(), user_keys);
+        Ok(keys)
     }
-    if !txn.is_empty() {
-        server.store().commit(txn).await?;
-        server.notifier().notify();
+
+    /// Claims one key per named device of this server's users (others are left out): a
+    /// one-time key, which is used up, or else the device's fallback key, which is marked used.
+    pub(crate) async fn claim_local_keys(
+        &self,
+        claims: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, OneTimeKeyAlgorithm>>,
+    ) -> Result<ClaimedKeys> {
+        let _guard = self.write_lock().await;
+        let mut txn = self.store().transaction();
+        let mut claimed = BTreeMap::new();
+        for (user_id, devices) in claims {
+            if !self.is_local(user_id) {
+                continue;
+            }
+            let user = user_id.as_str();
+            let mut user_keys = BTreeMap::new();
+            for (device_id, algorithm) in devices {
+                let device = device_id.as_str();
+                let algorithm = algorithm.as_str();
+                let otk = self
+                    .store()
+                    .one_time_keys(user, device)
+                    .await?
+                    .into_iter()
+                    .find(|(alg, _, _)| alg == algorithm);
+                let (key_id, key) = if let Some((_, key_id, key)) = otk {
+                    txn.delete_one_time_key(user, device, algorithm, &key_id);
+                    (key_id, key)
+                } else if let Some((_, mut fallback)) = self
+                    .store()
+                    .fallback_keys(user, device)
+                    .await?
+                    .into_iter()
+                    .find(|(alg, _)| alg == algorithm)
+                {
+                    let key = fallback.key.clone();
+                    if !fallback.used {
+                        fallback.used = true;
+                        txn.put_fallback_key(user, device, algorithm, &fallback)?;
+                    }
+                    (fallback.key_id, key)
+                } else {
+                    continue;
+                };
+                let full_id = format!("{algorithm}:{key_id}");
+                let full_id = OwnedOneTimeKeyId::try_from(full_id.as_str())
+                    .map_err(|_| ServerError::Internal(format!("stored key ID {full_id}")))?;
+                user_keys.insert(device_id.clone(), BTreeMap::from([(full_id, to_raw(&key)?)]));
+            }
+            claimed.insert(user_id.clone(), user_keys);
+        }
+        if !txn.is_empty() {
+            self.store().commit(txn).await?;
+            self.notifier().notify();
+        }
+        Ok(claimed)
     }
-    Ok(claim_keys::v3::Response::new(claimed))
 }
 
 /// `GET /_matrix/client/v3/keys/changes`

@@ -1,8 +1,11 @@
 //! The server-server API, as other homeservers call it (over libp2p, through the host).
 
 mod auth;
+mod devices;
+mod events;
 mod keys;
 mod query;
+mod visibility;
 
 use hearth_core::ruma::api::federation::discovery::get_server_version;
 
@@ -13,6 +16,18 @@ pub(crate) fn routes(router: &mut Router) {
     router.public(keys::get_server_keys);
     router.public(get_server_version);
     router.federated(query::get_profile_information);
+    router.federated(query::get_room_information);
+    router.federated(query::get_public_rooms);
+    router.federated(query::get_public_rooms_filtered);
+    router.federated(events::get_event);
+    router.federated(events::get_room_state);
+    router.federated(events::get_room_state_ids);
+    router.federated(events::get_event_authorization);
+    router.federated(events::get_missing_events);
+    router.federated(events::get_backfill);
+    router.federated(devices::get_devices);
+    router.federated(devices::get_keys);
+    router.federated(devices::claim_keys);
 }
 
 /// `GET /_matrix/federation/v1/version`

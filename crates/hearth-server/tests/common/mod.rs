@@ -173,3 +173,26 @@ pub fn enc(segment: &str) -> String {
         })
         .collect()
 }
+
+/// Sends a federation request signed by `from` for `server`, with an optional JSON body.
+pub async fn federation(
+    server: &Server,
+    from: &hearth_core::ServerIdentity,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    let bytes = body.map(|body| serde_json::to_vec(&body).unwrap()).unwrap_or_default();
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(bytes)
+        .unwrap();
+    hearth_server::sign_request(from, server.server_name(), &mut request).unwrap();
+    let response = server.handle(request).await;
+    let status = response.status().as_u16();
+    let bytes = response.into_body();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, body, bytes, content_type: Some("application/json".into()) }
+}
