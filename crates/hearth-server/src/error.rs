@@ -87,6 +87,9 @@ pub enum ServerError {
     /// retry (503 `M_UNKNOWN`).
     #[error("{0}")]
     Unavailable(String),
+    /// The room's version is not one the other side supports (400 `M_INCOMPATIBLE_ROOM_VERSION`).
+    #[error("{0}")]
+    IncompatibleRoomVersion(String),
     /// Another server could not be reached or did not answer in time (502 `M_UNKNOWN`).
     #[error("{0}")]
     Unreachable(String),
@@ -134,6 +137,9 @@ impl ServerError {
             ServerError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
             ServerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
             ServerError::Unreachable(_) => (StatusCode::BAD_GATEWAY, "M_UNKNOWN"),
+            ServerError::IncompatibleRoomVersion(_) => {
+                (StatusCode::BAD_REQUEST, "M_INCOMPATIBLE_ROOM_VERSION")
+            }
             ServerError::AuthRequired(body) => return (StatusCode::UNAUTHORIZED, body.clone()),
             ServerError::Store(_) | ServerError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN")

@@ -12,7 +12,7 @@ mod federation;
 mod filter;
 mod notifier;
 mod platform;
-mod rooms;
+pub(crate) mod rooms;
 mod router;
 mod uia;
 
@@ -25,7 +25,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 pub use self::{
     auth::Authed,
     error::ServerError,
-    federation::sign_request,
+    federation::{DestinationStatus, sign_request},
     platform::{Federation, Runtime},
 };
 use self::{
@@ -90,6 +90,11 @@ pub(crate) struct Inner {
     state: Mutex<rooms::Caches>,
     uia: Mutex<uia::Sessions>,
     ephemeral: Mutex<client::ephemeral::Ephemeral>,
+    senders: Mutex<federation::sender::Senders>,
+    /// Events and requests from other servers refused as invalid (see `refused_events`).
+    refused_events: std::sync::atomic::AtomicU64,
+    destination_status:
+        Mutex<std::collections::BTreeMap<hearth_core::ruma::OwnedServerName, DestinationStatus>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -127,6 +132,9 @@ impl Server {
             state: Mutex::new(rooms::Caches::default()),
             uia: Mutex::new(uia::Sessions::default()),
             ephemeral: Mutex::new(client::ephemeral::Ephemeral::default()),
+            senders: Mutex::new(federation::sender::Senders::default()),
+            refused_events: std::sync::atomic::AtomicU64::new(0),
+            destination_status: Mutex::new(std::collections::BTreeMap::new()),
         }))
     }
 
@@ -159,8 +167,11 @@ impl Server {
     /// Connects the server to the network: from now on it reaches other servers through
     /// `federation`. The host calls it once its network is up (the network needs the server to
     /// answer inbound requests, so it is made second).
-    pub fn set_federation(&self, federation: Arc<dyn Federation>) {
+    ///
+    /// Senders for whatever was queued before (a restart) start at once.
+    pub async fn set_federation(&self, federation: Arc<dyn Federation>) -> Result<(), ServerError> {
         *self.0.federation.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = federation;
+        self.resume_senders().await
     }
 
     pub(crate) fn federation(&self) -> Arc<dyn Federation> {

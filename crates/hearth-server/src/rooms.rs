@@ -1,17 +1,24 @@
 //! The room engine for local events: builds, authorises and persists events sent by this
 //! server's users, one transaction per logical write (a message, or a whole `createRoom`).
 
-use std::{collections::BTreeMap, sync::Arc};
+pub(crate) mod remote;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use hearth_core::{
     Pdu, PduBuilder, RoomVersion, StateMap, auth,
     ruma::{
         CanonicalJsonObject, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId,
-        OwnedUserId, RoomId, UInt, UserId,
+        OwnedServerName, OwnedUserId, RoomId, UInt, UserId,
         events::{StateEventType, TimelineEventType},
     },
 };
-use hearth_store::{MembershipRecord, RoomRecord, StoredEvent, TransactionOrigin, Txn};
+use hearth_store::{
+    MembershipRecord, OutboundItem, RoomRecord, StoredEvent, TransactionOrigin, Txn,
+};
 
 use crate::{Server, ServerError, cache::FifoCache, error::Result, lock, platform::now_ms};
 
@@ -29,6 +36,9 @@ const ROOM_CACHE: usize = 1024;
 /// Access tokens kept resolved; every request reads one. When full, the oldest is dropped and
 /// read again.
 const TOKEN_CACHE: usize = 1024;
+/// Joined members of rooms (every send reads them to know which servers to federate it to).
+/// When full, the oldest is dropped and read again.
+const JOINED_CACHE: usize = 1024;
 
 pub(crate) struct Caches {
     states: FifoCache<u64, Arc<StateMap>>,
@@ -37,6 +47,7 @@ pub(crate) struct Caches {
     pub(crate) unread: FifoCache<(OwnedUserId, OwnedRoomId), crate::client::push::UnreadCount>,
     /// Written only by `forget_tokens` (cleared after devices are deleted).
     pub(crate) tokens: FifoCache<String, crate::Authed>,
+    joined: FifoCache<OwnedRoomId, Arc<BTreeSet<OwnedUserId>>>,
 }
 
 impl Default for Caches {
@@ -47,6 +58,7 @@ impl Default for Caches {
             rooms: FifoCache::new(ROOM_CACHE),
             unread: FifoCache::new(UNREAD_CACHE),
             tokens: FifoCache::new(TOKEN_CACHE),
+            joined: FifoCache::new(JOINED_CACHE),
         }
     }
 }
@@ -101,6 +113,27 @@ struct RoomWriter {
     written: Vec<(Pdu, u64)>,
     /// Events redacted by this write: their cached parsed form is dropped after the commit.
     redacted: Vec<OwnedEventId>,
+    /// The room's joined members as of this write (loaded on first need).
+    joined: Option<BTreeSet<OwnedUserId>>,
+    /// Servers this write queued events for: their senders are woken after the commit.
+    destinations: BTreeSet<OwnedServerName>,
+}
+
+impl RoomWriter {
+    fn new(room_id: Option<OwnedRoomId>, version: RoomVersion, record: RoomRecord) -> Self {
+        RoomWriter {
+            room_id,
+            version,
+            record,
+            state_chain: 0,
+            state: StateMap::new(),
+            state_pdus: BTreeMap::new(),
+            written: Vec::new(),
+            redacted: Vec::new(),
+            joined: None,
+            destinations: BTreeSet::new(),
+        }
+    }
 }
 
 impl Server {
@@ -243,16 +276,10 @@ impl Server {
         let (record, state_chain) = self.room_entry(room_id).await?;
         let state = self.state_map(record.current_state).await?;
         let version = record.version.parse::<RoomVersion>()?;
-        Ok(RoomWriter {
-            room_id: Some(room_id.to_owned()),
-            version,
-            record,
-            state_chain,
-            state: (*state).clone(),
-            state_pdus: BTreeMap::new(),
-            written: Vec::new(),
-            redacted: Vec::new(),
-        })
+        let mut writer = RoomWriter::new(Some(room_id.to_owned()), version, record);
+        writer.state_chain = state_chain;
+        writer.state = (*state).clone();
+        Ok(writer)
     }
 
     /// Stores queued sends in one transaction (called with the write lock held). Each send
@@ -402,22 +429,16 @@ impl Server {
         extra: impl FnOnce(&mut Txn, &RoomId) -> Result<()>,
     ) -> Result<OwnedRoomId> {
         let _guard = self.write_lock().await;
-        let mut writer = RoomWriter {
-            room_id: legacy_room_id,
-            version,
-            record: RoomRecord {
-                version: version.as_str().to_owned(),
-                current_state: 0,
-                extremities: Vec::new(),
-                max_depth: 0,
-                last_stream: 0,
-            },
-            state_chain: 0,
-            state: StateMap::new(),
-            state_pdus: BTreeMap::new(),
-            written: Vec::new(),
-            redacted: Vec::new(),
+        let record = RoomRecord {
+            version: version.as_str().to_owned(),
+            current_state: 0,
+            extremities: Vec::new(),
+            max_depth: 0,
+            last_stream: 0,
         };
+        let mut writer = RoomWriter::new(legacy_room_id, version, record);
+        // A new room has no members yet: nothing to read.
+        writer.joined = Some(BTreeSet::new());
         let mut txn = self.store().transaction();
         for event in events {
             self.append(&mut txn, &mut writer, sender, event).await?;
@@ -441,12 +462,18 @@ impl Server {
         Ok(ids)
     }
 
-    /// After a commit: keeps the rooms' new current state and events decoded, and wakes syncs.
+    /// After a commit: keeps the rooms' new current state and events decoded, wakes syncs and
+    /// the federation senders of the servers events were queued for.
     fn remember_committed(&self, writers: impl IntoIterator<Item = RoomWriter>) {
         let mut caches = self.caches();
+        let mut destinations = BTreeSet::new();
         for writer in writers {
+            destinations.extend(writer.destinations);
             if let Some(room_id) = writer.room_id {
-                caches.rooms.insert(room_id, (writer.record.clone(), writer.state_chain));
+                caches.rooms.insert(room_id.clone(), (writer.record.clone(), writer.state_chain));
+                if let Some(joined) = writer.joined {
+                    caches.joined.insert(room_id, Arc::new(joined));
+                }
             }
             caches.states.insert(writer.record.current_state, Arc::new(writer.state));
             for (pdu, _) in writer.written {
@@ -458,6 +485,156 @@ impl Server {
         }
         drop(caches);
         self.notifier().notify();
+        self.wake_senders(destinations);
+    }
+
+    /// A room's joined members (cached; writers replace the entry after each commit).
+    pub(crate) async fn joined_members(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Arc<BTreeSet<OwnedUserId>>> {
+        let seen = {
+            let caches = self.caches();
+            if let Some(joined) = caches.joined.get(&room_id.to_owned()) {
+                return Ok(joined);
+            }
+            caches.joined.version()
+        };
+        let joined: Arc<BTreeSet<OwnedUserId>> = Arc::new(
+            self.store()
+                .room_members(room_id)
+                .await?
+                .into_iter()
+                .filter(|(_, membership)| membership == "join")
+                .map(|(user_id, _)| user_id)
+                .collect(),
+        );
+        self.caches().joined.fill(seen, room_id.to_owned(), joined.clone());
+        Ok(joined)
+    }
+
+    /// Keeps the writer's joined members current with a membership change of `target`.
+    async fn track_membership(
+        &self,
+        writer: &mut RoomWriter,
+        target: &UserId,
+        membership: &str,
+    ) -> Result<()> {
+        let joined = self.writer_joined(writer).await?;
+        if membership == "join" {
+            joined.insert(target.to_owned());
+        } else {
+            joined.remove(target);
+        }
+        Ok(())
+    }
+
+    async fn writer_joined<'w>(
+        &self,
+        writer: &'w mut RoomWriter,
+    ) -> Result<&'w mut BTreeSet<OwnedUserId>> {
+        if writer.joined.is_none() {
+            let room_id = writer
+                .room_id
+                .clone()
+                .ok_or_else(|| ServerError::Internal("members of a room without ID".into()))?;
+            writer.joined = Some((*self.joined_members(&room_id).await?).clone());
+        }
+        writer.joined.as_mut().ok_or_else(|| ServerError::Internal("members not loaded".into()))
+    }
+
+    /// Queues `pdu` for every other server with a member joined to the room (before or after
+    /// the event, so a server whose last user leaves still hears of the leave), except `skip`
+    /// (the server it came from). Called with the joined set as it was before the event.
+    async fn queue_for_room(
+        &self,
+        txn: &mut Txn,
+        writer: &mut RoomWriter,
+        pdu: &Pdu,
+        skip: Option<&hearth_core::ruma::ServerName>,
+    ) -> Result<()> {
+        let own = self.server_name().to_owned();
+        let mut servers: BTreeSet<OwnedServerName> = self
+            .writer_joined(writer)
+            .await?
+            .iter()
+            .map(|user| user.server_name().to_owned())
+            .collect();
+        if *pdu.kind() == TimelineEventType::RoomMember
+            && let Some(target) = pdu.state_key().and_then(|key| UserId::parse(key).ok())
+            && membership_of(pdu) == "join"
+        {
+            servers.insert(target.server_name().to_owned());
+        }
+        servers.remove(&own);
+        if let Some(skip) = skip {
+            servers.remove(skip);
+        }
+        for server in servers {
+            txn.queue_outbound(
+                server.as_str(),
+                &OutboundItem::Pdu { event_id: pdu.event_id().to_owned() },
+            )?;
+            writer.destinations.insert(server);
+        }
+        Ok(())
+    }
+
+    /// A new event by `sender` on top of the writer's room: its prev events are the forward
+    /// extremities, its auth events come from the current state.
+    fn builder(
+        &self,
+        writer: &RoomWriter,
+        sender: &UserId,
+        kind: TimelineEventType,
+        state_key: Option<String>,
+        content: CanonicalJsonObject,
+        redacts: Option<OwnedEventId>,
+    ) -> Result<PduBuilder> {
+        let room_id = match (&writer.room_id, writer.version.room_id_from_create_event()) {
+            (None, true) => None,
+            (room_id, _) => Some(
+                room_id.clone().ok_or_else(|| ServerError::Internal("missing room ID".into()))?,
+            ),
+        };
+        let created =
+            if kind == TimelineEventType::RoomCreate { self.create_timestamp() } else { now_ms() };
+        let mut builder = PduBuilder::new(
+            writer.version,
+            room_id,
+            sender.to_owned(),
+            kind,
+            content,
+            MilliSecondsSinceUnixEpoch(UInt::new_saturating(created)),
+        );
+        builder.state_key = state_key;
+        builder.redacts = redacts;
+        builder.prev_events = writer.record.extremities.clone();
+        builder.prev_depth = UInt::new_saturating(writer.record.max_depth);
+        let auth_keys = builder.auth_types()?;
+        builder.auth_events =
+            auth_keys.iter().filter_map(|key| writer.state.get(key).cloned()).collect();
+        Ok(builder)
+    }
+
+    /// An event by a local user on top of a room's current state, signed but not stored: an
+    /// invite for a user of another server, which that server must co-sign before it is sent.
+    pub(crate) async fn build_event(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        event: NewEvent,
+    ) -> Result<Pdu> {
+        let writer = self.room_writer(room_id).await?;
+        let builder = self.builder(
+            &writer,
+            sender,
+            event.kind,
+            event.state_key,
+            event.content,
+            event.redacts,
+        )?;
+        Ok(builder.build(self.identity())?)
     }
 
     /// Builds, authorises and stages one event on top of the writer's current room state.
@@ -469,33 +646,8 @@ impl Server {
         event: NewEvent,
     ) -> Result<Pdu> {
         let NewEvent { kind, state_key, content, redacts, transaction } = event;
-        let room_id = match (&writer.room_id, writer.version.room_id_from_create_event()) {
-            (None, true) => None,
-            (room_id, _) => Some(
-                room_id.clone().ok_or_else(|| ServerError::Internal("missing room ID".into()))?,
-            ),
-        };
-        let mut builder = PduBuilder::new(
-            writer.version,
-            room_id,
-            sender.to_owned(),
-            kind.clone(),
-            content,
-            MilliSecondsSinceUnixEpoch(UInt::new_saturating(
-                if kind == TimelineEventType::RoomCreate {
-                    self.create_timestamp()
-                } else {
-                    now_ms()
-                },
-            )),
-        );
-        builder.state_key = state_key;
-        builder.redacts = redacts.clone();
-        builder.prev_events = writer.record.extremities.clone();
-        builder.prev_depth = UInt::new_saturating(writer.record.max_depth);
+        let builder = self.builder(writer, sender, kind.clone(), state_key, content, redacts)?;
         let auth_keys = builder.auth_types()?;
-        builder.auth_events =
-            auth_keys.iter().filter_map(|key| writer.state.get(key).cloned()).collect();
         let pdu = builder.build(self.identity())?;
 
         // The auth rules look at the current state entries they need; load those parsed.
@@ -570,11 +722,15 @@ impl Server {
             )?;
         }
 
+        if kind != TimelineEventType::RoomCreate {
+            self.queue_for_room(txn, writer, &pdu, None).await?;
+        }
         if kind == TimelineEventType::RoomMember
             && let Some(target) = pdu.state_key()
             && let Ok(target) = UserId::parse(target)
         {
             let membership = membership_of(&pdu);
+            self.track_membership(writer, &target, &membership).await?;
             let previous = self.store().membership(&target, &room_id).await?;
             let record = MembershipRecord {
                 membership,

@@ -260,26 +260,34 @@ pub(crate) async fn create_typing_event(
     if joined.is_none_or(|record| record.membership != "join") {
         return Err(ServerError::Forbidden("you are not in this room".into()));
     }
-    server.expire_typing();
-    let mut ephemeral = server.ephemeral();
-    let position = server.notifier().advance_ephemeral();
-    let users = ephemeral.typing.entry(request.room_id.clone()).or_default();
-    match request.state {
+    let expires = match request.state {
         Typing::Yes(timeout) => {
             let timeout = timeout.timeout.min(MAX_TYPING);
-            users.insert(
-                authed.user_id.clone(),
-                now_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            );
+            Some(now_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
         }
-        _ => {
-            users.remove(&authed.user_id);
-        }
-    }
-    ephemeral.typing_changed.insert(request.room_id.clone(), position);
-    drop(ephemeral);
-    server.notifier().notify();
+        _ => None,
+    };
+    server.set_typing(&request.room_id, &authed.user_id, expires);
+    server.send_typing(&request.room_id, &authed.user_id, expires.is_some()).await?;
     Ok(create_typing_event::v3::Response::new())
+}
+
+impl Server {
+    /// Records that `user_id` types in `room_id` until `expires` (ms since the epoch), or has
+    /// stopped (`None`), and wakes syncs.
+    pub(crate) fn set_typing(&self, room_id: &RoomId, user_id: &UserId, expires: Option<u64>) {
+        self.expire_typing();
+        let mut ephemeral = self.ephemeral();
+        let position = self.notifier().advance_ephemeral();
+        let users = ephemeral.typing.entry(room_id.to_owned()).or_default();
+        match expires {
+            Some(expires) => users.insert(user_id.to_owned(), expires),
+            None => users.remove(user_id),
+        };
+        ephemeral.typing_changed.insert(room_id.to_owned(), position);
+        drop(ephemeral);
+        self.notifier().notify();
+    }
 }
 
 impl Server {
@@ -307,11 +315,16 @@ impl Server {
             thread,
             user_id: authed.user_id.to_string(),
         };
-        let _guard = self.write_lock().await;
+        let ts = now_ms();
+        let guard = self.write_lock().await;
         let mut txn = self.store().transaction();
-        txn.put_receipt(room_id, &change, event_id.to_owned(), now_ms())?;
+        txn.put_receipt(room_id, &change, event_id.to_owned(), ts)?;
         self.store().commit(txn).await?;
+        drop(guard);
         self.notifier().notify();
+        if receipt_type == "m.read" {
+            self.send_receipt(room_id, &authed.user_id, event_id, &change.thread, ts).await?;
+        }
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Room membership: join, invite, leave, forget, kick, ban, unban, joined rooms.
 
 use hearth_core::ruma::{
-    OwnedEventId, OwnedRoomId, RoomId, RoomOrAliasId, UserId,
+    OwnedEventId, OwnedRoomId, OwnedServerName, RoomId, RoomOrAliasId, UserId,
     api::client::membership::{
         ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias,
         joined_rooms, kick_user, leave_room, unban_user,
@@ -57,9 +57,30 @@ impl Server {
         ids.into_iter().next().ok_or_else(|| ServerError::Internal("no event sent".into()))
     }
 
-    async fn join(&self, authed: &Authed, room_id: &RoomId, reason: Option<&str>) -> Result<()> {
-        if self.store().room(room_id).await?.is_none() {
-            return Err(ServerError::NotFound(format!("this server does not know room {room_id}")));
+    /// Joins a room: with a local event when a user of this server is in it, otherwise
+    /// through another server (`via`, or the server of whoever invited the user).
+    async fn join(
+        &self,
+        authed: &Authed,
+        room_id: &RoomId,
+        reason: Option<&str>,
+        via: &[OwnedServerName],
+    ) -> Result<()> {
+        let joined_here = self.store().room(room_id).await?.is_some()
+            && self
+                .joined_members(room_id)
+                .await?
+                .iter()
+                .any(|member| member.server_name() == self.server_name());
+        if !joined_here {
+            let candidates =
+                crate::federation::join_candidates(self, &authed.user_id, room_id, via).await?;
+            if candidates.is_empty() {
+                return Err(ServerError::NotFound(format!(
+                    "this server is not in room {room_id} and knows no server to join it through"
+                )));
+            }
+            return self.join_remote_room(&authed.user_id, room_id, &candidates).await;
         }
         let current = self.store().membership(&authed.user_id, room_id).await?;
         if current.is_some_and(|record| record.membership == "join") {
@@ -90,7 +111,7 @@ pub(crate) async fn join_room_by_id(
     authed: Authed,
     request: join_room_by_id::v3::Request,
 ) -> Result<join_room_by_id::v3::Response> {
-    server.join(&authed, &request.room_id, request.reason.as_deref()).await?;
+    server.join(&authed, &request.room_id, request.reason.as_deref(), &[]).await?;
     Ok(join_room_by_id::v3::Response::new(request.room_id))
 }
 
@@ -102,7 +123,8 @@ pub(crate) async fn join_room_by_id_or_alias(
     request: join_room_by_id_or_alias::v3::Request,
 ) -> Result<join_room_by_id_or_alias::v3::Response> {
     let room_id = server.resolve_room(&request.room_id_or_alias).await?;
-    server.join(&authed, &room_id, request.reason.as_deref()).await?;
+    let via = request.via.clone();
+    server.join(&authed, &room_id, request.reason.as_deref(), &via).await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
 }
 
@@ -126,6 +148,10 @@ pub(crate) async fn invite_user(
     let current = server.store().membership(user_id, &request.room_id).await?;
     if current.as_ref().is_some_and(|record| record.membership == "join") {
         return Err(ServerError::Forbidden(format!("{user_id} is already in the room")));
+    }
+    if user_id.server_name() != server.server_name() {
+        server.invite_remote_user(&authed.user_id, &request.room_id, user_id, reason).await?;
+        return Ok(invite_user::v3::Response::new());
     }
     server.set_membership(&authed.user_id, &request.room_id, user_id, "invite", reason).await?;
     Ok(invite_user::v3::Response::new())

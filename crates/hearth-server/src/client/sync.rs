@@ -414,6 +414,25 @@ impl Server {
         membership: &MembershipRecord,
     ) -> Result<Vec<Raw<hearth_core::ruma::events::AnyStrippedStateEvent>>> {
         let mut events = Vec::new();
+        if !self.knows_room(room_id).await? {
+            // An invite from another server: the stripped state it came with, and the invite.
+            let Some(stored) = self.store().event(membership.event_id.as_str()).await? else {
+                return Ok(events);
+            };
+            let invite: Value = serde_json::from_str(stored.pdu.get()).unwrap_or_default();
+            if let Some(state) = invite["unsigned"]["invite_room_state"].as_array() {
+                for event in state {
+                    events.push(to_raw(event)?);
+                }
+            }
+            events.push(to_raw(&json!({
+                "type": invite["type"],
+                "state_key": invite["state_key"],
+                "sender": invite["sender"],
+                "content": invite["content"],
+            }))?);
+            return Ok(events);
+        }
         let (_, state) = self.current_state(room_id).await?;
         let mut ids: Vec<_> = INVITE_STATE
             .iter()

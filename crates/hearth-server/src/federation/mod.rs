@@ -1,21 +1,31 @@
 //! The server-server API, as other homeservers call it (over libp2p, through the host).
 
 mod auth;
+mod client;
 mod devices;
+mod edu;
 mod events;
 mod keys;
+mod membership;
 mod query;
+mod receive;
+pub(crate) mod sender;
 mod visibility;
 
 use hearth_core::ruma::api::federation::discovery::get_server_version;
 
-pub use self::auth::sign_request;
+pub(crate) use self::membership::join_candidates;
+pub use self::{auth::sign_request, sender::DestinationStatus};
 use crate::{Server, error::Result, router::Router};
 
 pub(crate) fn routes(router: &mut Router) {
     router.public(keys::get_server_keys);
     router.public(get_server_version);
     router.federated(query::get_profile_information);
+    router.federated(receive::send_transaction_message);
+    router.federated(membership::create_join_event_template);
+    router.federated(membership::create_join_event);
+    router.federated(membership::create_invite);
     router.federated(query::get_room_information);
     router.federated(query::get_public_rooms);
     router.federated(query::get_public_rooms_filtered);

@@ -1,0 +1,295 @@
+//! Rooms across servers, in process: two or three homeservers whose federation requests reach
+//! each other's `Server::handle` directly (the hosts carry them over libp2p; see the native
+//! and browser end-to-end tests for that). Invites, joins, messages both ways, typing and
+//! receipts, and a server that was unreachable catching up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use common::{User, enc, register};
+use hearth_core::{platform::BoxFuture, ruma::OwnedServerName};
+use hearth_server::{Federation, Server, ServerError};
+use serde_json::{Value, json};
+
+/// Servers that reach each other in memory; any of them can be switched off.
+#[derive(Default)]
+struct Network {
+    servers: Mutex<BTreeMap<OwnedServerName, (Server, bool)>>,
+}
+
+impl Network {
+    fn set_online(&self, server: &Server, online: bool) {
+        let mut servers = self.servers.lock().unwrap();
+        servers.get_mut(server.server_name()).unwrap().1 = online;
+    }
+}
+
+struct Link {
+    network: Arc<Network>,
+    from: OwnedServerName,
+}
+
+impl Federation for Link {
+    fn request(
+        &self,
+        destination: OwnedServerName,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'static, Result<http::Response<Vec<u8>>, ServerError>> {
+        let network = self.network.clone();
+        let from = self.from.clone();
+        Box::pin(async move {
+            let target = {
+                let servers = network.servers.lock().unwrap();
+                let from_online = servers.get(&from).is_some_and(|(_, online)| *online);
+                match servers.get(&destination) {
+                    Some((server, true)) if from_online => Some(server.clone()),
+                    _ => None,
+                }
+            };
+            match target {
+                Some(server) => Ok(server.handle(request).await),
+                None => Err(ServerError::Unreachable(format!("{destination} is offline"))),
+            }
+        })
+    }
+}
+
+async fn network(count: usize) -> (Arc<Network>, Vec<Server>) {
+    let network = Arc::new(Network::default());
+    let mut servers = Vec::new();
+    for _ in 0..count {
+        let server = common::server().await;
+        network
+            .servers
+            .lock()
+            .unwrap()
+            .insert(server.server_name().to_owned(), (server.clone(), true));
+        let link = Link { network: network.clone(), from: server.server_name().to_owned() };
+        server.set_federation(Arc::new(link)).await.unwrap();
+        servers.push(server);
+    }
+    (network, servers)
+}
+
+/// Polls `user`'s sync until `found` says yes (5 s at most).
+async fn eventually(
+    server: &Server,
+    user: &User,
+    what: &str,
+    found: impl Fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..100 {
+        let sync = user.sync(server, None, "").await;
+        if found(&sync) {
+            return sync;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{} never saw {what}", user.user_id);
+}
+
+fn timeline_bodies(sync: &Value, room_id: &str) -> Vec<String> {
+    sync["rooms"]["join"][room_id]["timeline"]["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|event| event["content"]["body"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn messages(server: &Server, user: &User, room_id: &str) -> Vec<String> {
+    let path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", enc(room_id));
+    let reply = user.get(server, &path).await.ok();
+    let mut bodies: Vec<String> = reply["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|event| event["content"]["body"].as_str().map(str::to_owned))
+        .collect();
+    bodies.reverse();
+    bodies
+}
+
+/// alice on the first server creates a private room and invites bob on the second, who joins.
+async fn shared_room(servers: &[Server]) -> (User, User, String) {
+    let (a, b) = (&servers[0], &servers[1]);
+    let alice = register(a, "alice").await;
+    let bob = register(b, "bob").await;
+    let room_id = alice.create_room(a, json!({ "name": "across" })).await;
+    alice
+        .post(
+            a,
+            &format!("/_matrix/client/v3/rooms/{}/invite", enc(&room_id)),
+            json!({ "user_id": bob.user_id }),
+        )
+        .await
+        .ok();
+    let sync =
+        eventually(b, &bob, "the invite", |sync| !sync["rooms"]["invite"][&room_id].is_null())
+            .await;
+    let invite_state =
+        sync["rooms"]["invite"][&room_id]["invite_state"]["events"].as_array().unwrap().clone();
+    assert!(
+        invite_state
+            .iter()
+            .any(|event| event["type"] == "m.room.name" && event["content"]["name"] == "across"),
+        "the invite shows the room's name: {invite_state:?}"
+    );
+    bob.post(b, &format!("/_matrix/client/v3/join/{}", enc(&room_id)), json!({})).await.ok();
+    (alice, bob, room_id)
+}
+
+#[tokio::test]
+async fn a_user_invited_from_another_server_joins_and_both_talk() {
+    let (_network, servers) = network(2).await;
+    let (a, b) = (&servers[0], &servers[1]);
+    let (alice, bob, room_id) = shared_room(&servers).await;
+
+    // bob's server now holds the room's state: the name and both members.
+    let state = bob.get(b, &format!("/_matrix/client/v3/rooms/{}/state", enc(&room_id))).await.ok();
+    let members: Vec<&str> = state
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| {
+            event["type"] == "m.room.member" && event["content"]["membership"] == "join"
+        })
+        .filter_map(|event| event["state_key"].as_str())
+        .collect();
+    assert!(
+        members.contains(&alice.user_id.as_str()) && members.contains(&bob.user_id.as_str()),
+        "{members:?}"
+    );
+    // alice's server saw bob join.
+    eventually(a, &alice, "bob's join", |sync| {
+        sync["rooms"]["join"][&room_id]["timeline"]["events"].as_array().is_some_and(|events| {
+            events.iter().any(|event| {
+                event["state_key"] == bob.user_id.as_str()
+                    && event["content"]["membership"] == "join"
+            })
+        })
+    })
+    .await;
+
+    alice.send_text(a, &room_id, "hello from a").await;
+    eventually(b, &bob, "alice's message", |sync| {
+        timeline_bodies(sync, &room_id).contains(&"hello from a".to_owned())
+    })
+    .await;
+    bob.send_text(b, &room_id, "hello from b").await;
+    eventually(a, &alice, "bob's message", |sync| {
+        timeline_bodies(sync, &room_id).contains(&"hello from b".to_owned())
+    })
+    .await;
+    assert_eq!(messages(a, &alice, &room_id).await, ["hello from a", "hello from b"]);
+    assert_eq!(messages(b, &bob, &room_id).await, ["hello from a", "hello from b"]);
+}
+
+#[tokio::test]
+async fn typing_and_receipts_cross_servers() {
+    let (_network, servers) = network(2).await;
+    let (a, b) = (&servers[0], &servers[1]);
+    let (alice, bob, room_id) = shared_room(&servers).await;
+    let event_id = alice.send_text(a, &room_id, "read me").await;
+    eventually(b, &bob, "the message", |sync| {
+        timeline_bodies(sync, &room_id).contains(&"read me".to_owned())
+    })
+    .await;
+
+    bob.put(
+        b,
+        &format!("/_matrix/client/v3/rooms/{}/typing/{}", enc(&room_id), enc(&bob.user_id)),
+        json!({ "typing": true, "timeout": 10000 }),
+    )
+    .await
+    .ok();
+    eventually(a, &alice, "bob typing", |sync| {
+        sync["rooms"]["join"][&room_id]["ephemeral"]["events"].as_array().is_some_and(|events| {
+            events.iter().any(|event| {
+                event["type"] == "m.typing"
+                    && event["content"]["user_ids"]
+                        .as_array()
+                        .is_some_and(|ids| ids.contains(&json!(bob.user_id)))
+            })
+        })
+    })
+    .await;
+
+    bob.post(
+        b,
+        &format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room_id), enc(&event_id)),
+        json!({}),
+    )
+    .await
+    .ok();
+    eventually(a, &alice, "bob's receipt", |sync| {
+        sync["rooms"]["join"][&room_id]["ephemeral"]["events"].as_array().is_some_and(|events| {
+            events.iter().any(|event| {
+                event["type"] == "m.receipt"
+                    && !event["content"][&event_id]["m.read"][&bob.user_id].is_null()
+            })
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_that_was_offline_receives_what_it_missed() {
+    let (network, servers) = network(2).await;
+    let (a, b) = (&servers[0], &servers[1]);
+    let (alice, bob, room_id) = shared_room(&servers).await;
+    eventually(a, &alice, "bob's join", |sync| {
+        sync["rooms"]["join"][&room_id]["summary"]["m.joined_member_count"] == 2
+    })
+    .await;
+
+    network.set_online(b, false);
+    for n in 0..5 {
+        alice.send_text(a, &room_id, &format!("while away {n}")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        a.destination_status(b.server_name()).failures > 0,
+        "sending to the offline server failed"
+    );
+    network.set_online(b, true);
+    a.destination_online(b.server_name());
+    let expected: Vec<String> = (0..5).map(|n| format!("while away {n}")).collect();
+    for _ in 0..100 {
+        if messages(b, &bob, &room_id).await == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("bob's server has {:?}", messages(b, &bob, &room_id).await);
+}
+
+#[tokio::test]
+async fn joining_a_room_nobody_invited_you_to_is_refused() {
+    let (_network, servers) = network(2).await;
+    let (a, b) = (&servers[0], &servers[1]);
+    let alice = register(a, "alice").await;
+    let mallory = register(b, "mallory").await;
+    let room_id = alice.create_room(a, json!({ "preset": "private_chat" })).await;
+    let path = format!("/_matrix/client/v3/join/{}?via={}", enc(&room_id), a.server_name());
+    let reply = mallory.post(b, &path, json!({})).await;
+    assert_eq!((reply.status, reply.errcode()), (403, "M_FORBIDDEN"), "{:?}", reply.body);
+    // A public room is open to anyone.
+    let public = alice.create_room(a, json!({ "preset": "public_chat" })).await;
+    let path = format!("/_matrix/client/v3/join/{}?via={}", enc(&public), a.server_name());
+    mallory.post(b, &path, json!({})).await.ok();
+    mallory.send_text(b, &public, "hi all").await;
+    eventually(a, &alice, "mallory's message", |sync| {
+        timeline_bodies(sync, &public).contains(&"hi all".to_owned())
+    })
+    .await;
+}
