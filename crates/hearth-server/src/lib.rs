@@ -230,6 +230,29 @@ impl Server {
         response
     }
 
+    /// Answers a server-server request that arrived over a connection authenticated as `peer`
+    /// (the host's libp2p connection, whose peer ID is `peer`'s key). A request signed as any
+    /// other server is refused with 401 `M_UNAUTHORIZED`: a peer cannot pass off another
+    /// server's requests, even validly signed ones it relays.
+    pub async fn handle_from_peer(
+        &self,
+        peer: &ServerName,
+        request: http::Request<Vec<u8>>,
+    ) -> http::Response<Vec<u8>> {
+        if let Ok(header) =
+            hearth_core::ruma::api::federation::authentication::XMatrix::extract_from_http_headers(
+                request.headers(),
+            )
+            && header.origin != peer
+        {
+            return error_response(&ServerError::Unauthorized(format!(
+                "the request is signed by {} but comes from {peer}",
+                header.origin
+            )));
+        }
+        self.handle(request).await
+    }
+
     async fn route(
         &self,
         request: http::Request<Vec<u8>>,

@@ -136,3 +136,25 @@ async fn unsigned_misaddressed_tampered_or_impersonating_requests_are_refused() 
         .await,
     );
 }
+
+#[tokio::test]
+async fn a_peer_cannot_pass_off_another_servers_request() {
+    let server = common::server().await;
+    let alice = common::register(&server, "alice").await;
+    let path =
+        format!("/_matrix/federation/v1/query/profile?user_id={}", common::enc(&alice.user_id));
+    let signer = ServerIdentity::generate().unwrap();
+    let relaying_peer = ServerIdentity::generate().unwrap();
+    let signed = || {
+        let mut request =
+            http::Request::builder().method("GET").uri(path.as_str()).body(Vec::new()).unwrap();
+        hearth_server::sign_request(&signer, server.server_name(), &mut request).unwrap();
+        request
+    };
+    let relayed = server.handle_from_peer(relaying_peer.server_name(), signed()).await;
+    assert_eq!(relayed.status(), 401);
+    let body: Value = serde_json::from_slice(relayed.body()).unwrap();
+    assert_eq!(body["errcode"], "M_UNAUTHORIZED");
+    let direct = server.handle_from_peer(signer.server_name(), signed()).await;
+    assert_eq!(direct.status(), 200);
+}
