@@ -10,22 +10,23 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
-use futures::future::Either;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use hearth_core::ruma::OwnedServerName;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, rendezvous};
 use tracing::{debug, info, warn};
 use web_time::Instant;
 
+mod federation;
+
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::{
-    Config, Event, InboundRequest, P2pError, RelayState, RelayStatus, Responder, platform,
+    Config, Event, InboundRequest, P2pError, RelayState, RelayStatus, platform,
     server_name_for_peer,
 };
 
@@ -413,20 +414,6 @@ impl Driver {
         }
     }
 
-    fn on_answer(
-        &mut self,
-        channel: ResponseChannel<Response<Vec<u8>>>,
-        response: Option<Response<Vec<u8>>>,
-    ) {
-        let response = response.unwrap_or_else(|| {
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "the server gave no response")
-        });
-        let federation = &mut self.swarm.behaviour_mut().federation;
-        if federation.send_response(channel, response).is_err() {
-            debug!("the requester went away before the response");
-        }
-    }
-
     fn relay_index(&self, peer: &PeerId) -> Option<usize> {
         self.relays.iter().position(|r| r.peer == *peer)
     }
@@ -530,92 +517,4 @@ impl Driver {
             }
         }
     }
-
-    fn on_federation(
-        &mut self,
-        event: request_response::Event<Request<Vec<u8>>, Response<Vec<u8>>>,
-    ) {
-        use request_response::{Event as E, Message};
-        match event {
-            E::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                self.on_inbound(peer, request, channel);
-            }
-            E::Message { message: Message::Response { request_id, response }, .. } => {
-                if let Some((_, reply)) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
-            E::OutboundFailure { request_id, error, .. } => {
-                if let Some((server, reply)) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(outbound_error(server, error)));
-                }
-            }
-            E::InboundFailure { peer, error, .. } => {
-                debug!(%peer, %error, "inbound request failed")
-            }
-            E::ResponseSent { .. } => {}
-        }
-    }
-
-    fn on_inbound(
-        &mut self,
-        peer: PeerId,
-        request: Request<Vec<u8>>,
-        channel: ResponseChannel<Response<Vec<u8>>>,
-    ) {
-        // Only ed25519 keys are Hearth servers; anything else gets no answer (the stream closes).
-        let Some(origin) = server_name_for_peer(&peer) else {
-            info!(%peer, "refused a federation request from a non-ed25519 peer");
-            return;
-        };
-        let (respond, answer) = oneshot::channel();
-        let inbound = InboundRequest { origin, request, respond: Responder(respond) };
-        match self.inbound.try_send(inbound) {
-            Ok(()) => {
-                let timeout = self.request_timeout;
-                self.answers.push(Box::pin(async move {
-                    let sleep = platform::sleep(timeout);
-                    futures::pin_mut!(sleep);
-                    match futures::future::select(answer, sleep).await {
-                        Either::Left((Ok(response), _)) => (channel, Some(response)),
-                        _ => (channel, None),
-                    }
-                }));
-            }
-            Err(e) => {
-                // Full: the host is behind; refuse now rather than queue without bound.
-                let (status, message) = if e.is_full() {
-                    (StatusCode::SERVICE_UNAVAILABLE, "too many federation requests waiting")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "this server is not serving federation")
-                };
-                let response = error_response(status, message);
-                let _ = self.swarm.behaviour_mut().federation.send_response(channel, response);
-            }
-        }
-    }
-}
-
-fn outbound_error(server: OwnedServerName, error: OutboundFailure) -> P2pError {
-    let reason = error.to_string();
-    match error {
-        OutboundFailure::DialFailure | OutboundFailure::UnsupportedProtocols => {
-            P2pError::Unreachable { server, reason }
-        }
-        OutboundFailure::Timeout => P2pError::Timeout(server),
-        OutboundFailure::ConnectionClosed | OutboundFailure::Io(_) => {
-            P2pError::Interrupted { server, reason }
-        }
-    }
-}
-
-/// A Matrix error response (`M_UNKNOWN`), for what the p2p layer answers on the host's behalf.
-fn error_response(status: StatusCode, message: &str) -> Response<Vec<u8>> {
-    let body = format!(r#"{{"errcode":"M_UNKNOWN","error":"{message}"}}"#).into_bytes();
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    response
 }

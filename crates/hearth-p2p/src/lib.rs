@@ -19,7 +19,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::{SinkExt, Stream, StreamExt};
 use hearth_core::ruma::{OwnedServerName, ServerName};
 use http::{Request, Response};
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{Multiaddr, PeerId, multiaddr};
 
 pub use crate::error::P2pError;
 pub use crate::identity::{peer_id_for_server, server_name_for_peer};
