@@ -1,16 +1,18 @@
 //! What other servers read from this one: events, the state at an event, auth chains, missing
 //! events, backfill, the room directory, and users' devices and keys; and what they may not.
 //!
-//! Remote servers cannot join rooms until the join path lands, so "a server with a joined
-//! member reads a private room" is not tested here yet: these tests cover world-readable rooms
-//! (readable by anyone) and private rooms (refused to a server with no member).
+//! Most tests ask as a bare signing identity (a server with no member anywhere); the member
+//! case wires two real servers so that one of the asking server's users joins.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::{sync::Arc, time::Duration};
+
 use common::{User, enc, federation, register, server};
-use hearth_core::{Pdu, RoomVersion, ServerIdentity};
-use hearth_server::Server;
+use hearth_core::{Pdu, RoomVersion, ServerIdentity, platform::BoxFuture, ruma::OwnedServerName};
+use hearth_server::{Config, Federation, Registration, Server, ServerError};
+use hearth_store::{MemoryBackend, Store};
 use serde_json::{Value, json};
 
 /// The ID of an event in its federation form (a room version 12 room).
@@ -302,4 +304,75 @@ async fn devices_and_keys_of_local_users() {
     // The key is used up.
     let claimed = federation(&server, &remote, "POST", claim, Some(body)).await.ok();
     assert_eq!(claimed["one_time_keys"][&alice.user_id], json!({}), "{claimed}");
+}
+
+/// A federation that reaches one other server, in memory.
+struct Link(Server);
+
+impl Federation for Link {
+    fn request(
+        &self,
+        _destination: OwnedServerName,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'static, Result<http::Response<Vec<u8>>, ServerError>> {
+        let server = self.0.clone();
+        Box::pin(async move { Ok(server.handle(request).await) })
+    }
+}
+
+#[tokio::test]
+async fn a_server_reads_a_private_room_while_its_user_is_joined() {
+    let home = server().await;
+    // The remote server's identity is kept to sign this test's requests as that server.
+    let identity = ServerIdentity::generate().unwrap();
+    let remote_signer = ServerIdentity::from_seed(&identity.seed()).unwrap();
+    let store = Store::open(Arc::new(MemoryBackend::new())).await.unwrap();
+    let config = Config { registration: Registration::Open, ..Config::default() };
+    let remote = Server::new(store, identity, config, Arc::new(common::TokioRuntime));
+    home.set_federation(Arc::new(Link(remote.clone()))).await.unwrap();
+    remote.set_federation(Arc::new(Link(home.clone()))).await.unwrap();
+
+    let alice = register(&home, "alice").await;
+    let bob = register(&remote, "bob").await;
+    let room_id = alice.create_room(&home, json!({ "preset": "private_chat" })).await;
+    let before = alice.send_text(&home, &room_id, "before").await;
+    let event = |id: &str| format!("/_matrix/federation/v1/event/{}", enc(id));
+    let reply = federation(&home, &remote_signer, "GET", &event(&before), None).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+
+    let invite = format!("/_matrix/client/v3/rooms/{}/invite", enc(&room_id));
+    alice.post(&home, &invite, json!({ "user_id": bob.user_id })).await.ok();
+    bob.post(&remote, &format!("/_matrix/client/v3/join/{}", enc(&room_id)), json!({})).await.ok();
+    let during = alice.send_text(&home, &room_id, "during").await;
+
+    // Joined: the whole room, history from before the join included.
+    for id in [&before, &during] {
+        federation(&home, &remote_signer, "GET", &event(id), None).await.ok();
+    }
+    // The state before `during` holds bob's membership, which the state before `before` lacked.
+    let state_ids = |at: &str| {
+        format!("/_matrix/federation/v1/state_ids/{}?event_id={}", enc(&room_id), enc(at))
+    };
+    let early = federation(&home, &remote_signer, "GET", &state_ids(&before), None).await.ok();
+    let later = federation(&home, &remote_signer, "GET", &state_ids(&during), None).await.ok();
+    let count = |state: &Value| state["pdu_ids"].as_array().unwrap().len();
+    assert_eq!(count(&later), count(&early) + 1, "{later}");
+
+    // Once bob has left, events from then on are hidden; those from while he was there are not.
+    bob.post(&remote, &format!("/_matrix/client/v3/rooms/{}/leave", enc(&room_id)), json!({}))
+        .await
+        .ok();
+    let members = format!("/_matrix/client/v3/rooms/{}/joined_members", enc(&room_id));
+    for attempt in 0.. {
+        let joined = alice.get(&home, &members).await.ok();
+        if joined["joined"].get(&bob.user_id).is_none() {
+            break;
+        }
+        assert!(attempt < 100, "the leave never reached the home server");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = alice.send_text(&home, &room_id, "after").await;
+    let reply = federation(&home, &remote_signer, "GET", &event(&after), None).await;
+    assert_eq!((reply.status, reply.errcode()), (403, "M_FORBIDDEN"), "{}", reply.body);
+    federation(&home, &remote_signer, "GET", &event(&during), None).await.ok();
 }
