@@ -2,17 +2,21 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use hearth_p2p::Multiaddr;
 use hearth_server::Registration;
 
 pub(crate) const USAGE: &str = "\
 usage: hearth-node --data DIR --listen ADDR:PORT [--open-registration | --registration-token TOKEN]
-                   [--max-upload-bytes N]
+                   [--max-upload-bytes N] [--relay MULTIADDR]...
 
   --data DIR                  where the database lives (created if missing)
   --listen ADDR:PORT          address to serve HTTP on (port 0 picks a free one)
   --open-registration         anyone may create an account
   --registration-token TOKEN  accounts need this token (m.login.registration_token)
-  --max-upload-bytes N        largest media upload accepted (default 50 MiB)";
+  --max-upload-bytes N        largest media upload accepted (default 50 MiB)
+  --relay MULTIADDR           federate over libp2p through this hearth-rendezvous relay, e.g.
+                              /ip4/203.0.113.7/tcp/4002/p2p/12D3KooW... (repeatable; without
+                              it the server does not federate)";
 
 #[derive(Debug)]
 pub(crate) struct Args {
@@ -20,6 +24,8 @@ pub(crate) struct Args {
     pub(crate) listen: SocketAddr,
     pub(crate) registration: Registration,
     pub(crate) max_upload_bytes: Option<u64>,
+    /// Relays to federate through, each ending in `/p2p/<relay peer id>`.
+    pub(crate) relays: Vec<Multiaddr>,
 }
 
 impl Args {
@@ -28,6 +34,7 @@ impl Args {
         let mut listen = None;
         let mut registration = Registration::Closed;
         let mut max_upload_bytes = None;
+        let mut relays = Vec::new();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
             match arg.as_str() {
@@ -65,6 +72,7 @@ impl Args {
                             format!("--max-upload-bytes: {text:?} is not a number")
                         })?);
                 }
+                "--relay" => relays.push(parse_relay(&value("--relay")?)?),
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -74,7 +82,18 @@ impl Args {
             listen: listen.ok_or("--listen ADDR:PORT is required")?,
             registration,
             max_upload_bytes,
+            relays,
         })
+    }
+}
+
+/// A relay address must say whose key to expect: `…/p2p/<relay peer id>`.
+fn parse_relay(text: &str) -> Result<Multiaddr, String> {
+    let addr: Multiaddr =
+        text.parse().map_err(|error| format!("--relay: {text:?} is not a multiaddr: {error}"))?;
+    match addr.iter().last() {
+        Some(hearth_p2p::multiaddr::Protocol::P2p(_)) => Ok(addr),
+        _ => Err(format!("--relay: {text:?} must end in /p2p/<relay peer id>")),
     }
 }
 
@@ -94,6 +113,31 @@ mod tests {
         assert_eq!(args.registration, Registration::Token("t".into()));
         assert_eq!(args.listen.port(), 0);
         assert!(parse(&["--data", "d", "--listen", "127.0.0.1:1", "--open-registration"]).is_ok());
+        assert!(args.relays.is_empty());
+    }
+
+    #[test]
+    fn relays_repeat_and_name_their_peer() {
+        let relay =
+            "/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
+        let ws = "/dns4/relay.example.org/tcp/443/wss/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
+        let args =
+            parse(&["--data", "d", "--listen", "127.0.0.1:0", "--relay", relay, "--relay", ws])
+                .unwrap();
+        assert_eq!(args.relays.len(), 2);
+        assert_eq!(args.relays[0].to_string(), relay);
+        let no_peer = parse(&[
+            "--data",
+            "d",
+            "--listen",
+            "127.0.0.1:0",
+            "--relay",
+            "/ip4/127.0.0.1/tcp/4002",
+        ]);
+        assert!(no_peer.unwrap_err().contains("/p2p/"));
+        let garbage =
+            parse(&["--data", "d", "--listen", "127.0.0.1:0", "--relay", "relay.example.org"]);
+        assert!(garbage.unwrap_err().contains("not a multiaddr"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod args;
+mod p2p;
 
 use std::{convert::Infallible, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
@@ -67,7 +68,12 @@ async fn run(args: args::Args) -> Result<(), String> {
         max_upload_bytes: args.max_upload_bytes.unwrap_or(Config::default().max_upload_bytes),
         ..Config::default()
     };
+    let seed = identity.seed();
     let server = Server::new(store, identity, config, Arc::new(TokioRuntime));
+    // Without --relay the server has no network: every other server is unreachable.
+    if !args.relays.is_empty() {
+        p2p::start(&server, seed, args.relays.clone()).await?;
+    }
 
     let listener = TcpListener::bind(args.listen)
         .await
