@@ -162,7 +162,15 @@ impl Txn {
     ) -> Result<u64, StoreError> {
         let seq = self.next_stream();
         self.put(Table::OutboundQueue, outbound_key(destination, seq), item)?;
+        self.queued_for.insert(destination.to_owned());
         Ok(seq)
+    }
+
+    /// The destinations this transaction queued something for: whoever commits it wakes their
+    /// senders afterwards. (A rolled-back queue entry may leave a name here; a needless wake-up
+    /// finds nothing to send.)
+    pub fn queued_destinations(&self) -> Vec<String> {
+        self.queued_for.iter().cloned().collect()
     }
 
     /// Removes sent items from `destination`'s queue (absent ones are ignored).

@@ -76,7 +76,12 @@ impl Store {
 
     /// Starts building a logical write.
     pub fn transaction(&self) -> Txn {
-        Txn { batch: WriteBatch::default(), stream: self.stream.clone(), max_stream: None }
+        Txn {
+            batch: WriteBatch::default(),
+            stream: self.stream.clone(),
+            max_stream: None,
+            queued_for: std::collections::BTreeSet::new(),
+        }
     }
 
     /// Applies a logical write in one backend transaction.
@@ -182,6 +187,8 @@ pub struct Txn {
     pub(crate) batch: WriteBatch,
     stream: Arc<StreamCounter>,
     max_stream: Option<u64>,
+    /// Destinations something was queued for (see [`Txn::queued_destinations`]).
+    pub(crate) queued_for: std::collections::BTreeSet<String>,
 }
 
 impl Txn {

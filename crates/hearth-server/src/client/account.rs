@@ -299,7 +299,7 @@ impl Server {
                 self.delete_device_keys(&mut txn, user_id, device_id).await?;
             }
         }
-        self.store().commit(txn).await?;
+        self.commit(txn).await?;
         self.forget_tokens();
         self.notifier().notify();
         Ok(())

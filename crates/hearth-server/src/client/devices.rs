@@ -69,8 +69,8 @@ pub(crate) async fn update_device(
         let mut txn = server.store().transaction();
         txn.put_device(user, request.device_id.as_str(), &record)?;
         // The display name is part of what /keys/query returns.
-        txn.put_key_change(user)?;
-        server.store().commit(txn).await?;
+        server.key_changed(&mut txn, &authed.user_id, request.device_id.as_str(), false).await?;
+        server.commit(txn).await?;
         server.notifier().notify();
     }
     Ok(update_device::v3::Response::new())

@@ -4,20 +4,25 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures_util::future::join_all;
 use hearth_core::ruma::{
-    OneTimeKeyAlgorithm, OwnedDeviceId, OwnedOneTimeKeyId, OwnedRoomId, OwnedUserId, UInt, UserId,
-    api::client::{
-        keys::{
-            claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures,
-            upload_signing_keys,
+    OneTimeKeyAlgorithm, OwnedDeviceId, OwnedOneTimeKeyId, OwnedRoomId, OwnedServerName,
+    OwnedUserId, UInt, UserId,
+    api::{
+        client::{
+            keys::{
+                claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures,
+                upload_signing_keys,
+            },
+            sync::sync_events,
         },
-        sync::sync_events,
+        federation::keys as federation_keys,
     },
     encryption::{CrossSigningKey, DeviceKeys, OneTimeKey},
     serde::Raw,
 };
 use hearth_store::{FallbackKeyRecord, MembershipRecord, Txn};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{
     Authed, Server, ServerError, client::message::parse_token, client::sync::SyncRequest,
@@ -68,8 +73,7 @@ impl Server {
         for (stream, _) in messages {
             txn.delete_to_device(user, device_id, stream);
         }
-        txn.put_key_change(user)?;
-        Ok(())
+        self.key_changed(txn, user_id, device_id, true).await
     }
 
     async fn one_time_key_counts(
@@ -201,7 +205,7 @@ pub(crate) async fn upload_keys(
             }
             if server.store().device_keys(user, device).await?.as_ref() != Some(&keys) {
                 txn.put_device_keys(user, device, &keys)?;
-                txn.put_key_change(user)?;
+                server.key_changed(&mut txn, &authed.user_id, device, false).await?;
             }
         }
         for (key_id, key) in &request.one_time_keys {
@@ -222,7 +226,7 @@ pub(crate) async fn upload_keys(
             txn.put_fallback_key(user, device, key_id.algorithm().as_str(), &record)?;
         }
         if !txn.is_empty() {
-            server.store().commit(txn).await?;
+            server.commit(txn).await?;
             server.notifier().notify();
         }
     }
@@ -231,7 +235,9 @@ pub(crate) async fn upload_keys(
 
 /// `POST /_matrix/client/v3/keys/query`
 /// ([spec](https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3keysquery)):
-/// local users only for now.
+/// local users from the store, other servers' users from their servers
+/// (`POST /_matrix/federation/v1/user/keys/query`, all servers at once); a server that does
+/// not answer is listed in `failures`.
 pub(crate) async fn get_keys(
     server: Server,
     authed: Authed,
@@ -243,18 +249,87 @@ pub(crate) async fn get_keys(
     response.master_keys = keys.master_keys;
     response.self_signing_keys = keys.self_signing_keys;
     response.user_signing_keys = keys.user_signing_keys;
+
+    let remote = by_server(&server, request.device_keys);
+    let answers = join_all(remote.into_iter().map(|(destination, wanted)| {
+        let server = server.clone();
+        async move {
+            let request = federation_keys::get_keys::v1::Request::new(wanted);
+            (destination.clone(), server.federation_request(&destination, request).await)
+        }
+    }))
+    .await;
+    for (destination, answer) in answers {
+        match answer {
+            Ok(answer) => {
+                // A server speaks only for its own users.
+                let own = |user_id: &OwnedUserId| user_id.server_name() == destination;
+                response.device_keys.extend(answer.device_keys.into_iter().filter(|(u, _)| own(u)));
+                response.master_keys.extend(answer.master_keys.into_iter().filter(|(u, _)| own(u)));
+                response
+                    .self_signing_keys
+                    .extend(answer.self_signing_keys.into_iter().filter(|(u, _)| own(u)));
+            }
+            Err(error) => {
+                response
+                    .failures
+                    .insert(destination.to_string(), json!({ "error": error.to_string() }));
+            }
+        }
+    }
     Ok(response)
 }
 
 /// `POST /_matrix/client/v3/keys/claim`
 /// ([spec](https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3keysclaim)):
-/// one one-time key per device, or its fallback key when none is left.
+/// one one-time key per device, or its fallback key when none is left; other servers' users'
+/// keys are claimed from their servers (`POST /_matrix/federation/v1/user/keys/claim`).
 pub(crate) async fn claim_keys(
     server: Server,
     _authed: Authed,
     request: claim_keys::v3::Request,
 ) -> Result<claim_keys::v3::Response> {
-    Ok(claim_keys::v3::Response::new(server.claim_local_keys(&request.one_time_keys).await?))
+    let mut response =
+        claim_keys::v3::Response::new(server.claim_local_keys(&request.one_time_keys).await?);
+    let remote = by_server(&server, request.one_time_keys);
+    let answers = join_all(remote.into_iter().map(|(destination, wanted)| {
+        let server = server.clone();
+        async move {
+            let request = federation_keys::claim_keys::v1::Request::new(wanted);
+            (destination.clone(), server.federation_request(&destination, request).await)
+        }
+    }))
+    .await;
+    for (destination, answer) in answers {
+        match answer {
+            Ok(answer) => response.one_time_keys.extend(
+                answer
+                    .one_time_keys
+                    .into_iter()
+                    .filter(|(user, _)| user.server_name() == destination),
+            ),
+            Err(error) => {
+                response
+                    .failures
+                    .insert(destination.to_string(), json!({ "error": error.to_string() }));
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// The entries of a per-user request that are about other servers' users, by server.
+fn by_server<T>(
+    server: &Server,
+    wanted: BTreeMap<OwnedUserId, T>,
+) -> BTreeMap<OwnedServerName, BTreeMap<OwnedUserId, T>> {
+    let mut remote: BTreeMap<OwnedServerName, BTreeMap<OwnedUserId, T>> = BTreeMap::new();
+    for (user_id, value) in wanted {
+        if !server.is_local(&user_id) {
+            remote.entry(user_id.server_name().to_owned()).or_default().insert(user_id, value);
+        }
+    }
+    remote
 }
 
 /// Device and cross-signing keys of local users, as a key query answers them.
@@ -420,8 +495,8 @@ pub(crate) async fn upload_signing_keys(
         }
     }
     if !txn.is_empty() {
-        txn.put_key_change(user)?;
-        server.store().commit(txn).await?;
+        server.key_changed(&mut txn, &authed.user_id, "", false).await?;
+        server.commit(txn).await?;
         server.notifier().notify();
     }
     Ok(upload_signing_keys::v3::Response::new())
@@ -468,11 +543,11 @@ pub(crate) async fn upload_signatures(
             }
         }
         if changed {
-            txn.put_key_change(user)?;
+            server.key_changed(&mut txn, user_id, "", false).await?;
         }
     }
     if !txn.is_empty() {
-        server.store().commit(txn).await?;
+        server.commit(txn).await?;
         server.notifier().notify();
     }
     Ok(upload_signatures::v3::Response::new())

@@ -237,3 +237,59 @@ impl Server {
         self.queue_room_edu(room_id, "m.receipt", &content).await
     }
 }
+
+impl Server {
+    /// Commits `txn`, then wakes the senders of the destinations it queued something for.
+    pub(crate) async fn commit(&self, txn: hearth_store::Txn) -> Result<()> {
+        let destinations = txn.queued_destinations();
+        self.store().commit(txn).await?;
+        self.wake_senders(
+            destinations
+                .into_iter()
+                .filter_map(|name| hearth_core::ruma::OwnedServerName::try_from(name).ok()),
+        );
+        Ok(())
+    }
+
+    /// Records that a local user's devices or keys changed: local clients sharing a room learn
+    /// it from sync, and every other server sharing a room with the user gets an
+    /// [`m.device_list_update`](https://spec.matrix.org/v1.16/server-server-api/#device-management)
+    /// so that its clients query the keys again. Commit `txn` with [`Server::commit`].
+    pub(crate) async fn key_changed(
+        &self,
+        txn: &mut hearth_store::Txn,
+        user_id: &UserId,
+        device_id: &str,
+        deleted: bool,
+    ) -> Result<()> {
+        let stream = txn.put_key_change(user_id.as_str())?;
+        let mut servers = std::collections::BTreeSet::new();
+        for (room_id, membership) in self.store().memberships(user_id).await? {
+            if membership.membership != "join" {
+                continue;
+            }
+            for member in self.joined_members(&room_id).await?.iter() {
+                if member.server_name() != self.server_name() {
+                    servers.insert(member.server_name().to_owned());
+                }
+            }
+        }
+        if servers.is_empty() {
+            return Ok(());
+        }
+        let content = serde_json::value::to_raw_value(&serde_json::json!({
+            "user_id": user_id,
+            "device_id": device_id,
+            "stream_id": stream,
+            "prev_id": [],
+            "deleted": deleted,
+        }))
+        .map_err(|error| ServerError::Internal(error.to_string()))?;
+        let item =
+            hearth_store::OutboundItem::Edu { edu_type: "m.device_list_update".into(), content };
+        for server in servers {
+            txn.queue_outbound(server.as_str(), &item)?;
+        }
+        Ok(())
+    }
+}
