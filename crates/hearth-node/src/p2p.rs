@@ -56,7 +56,9 @@ pub(crate) async fn start(
         while let Some(event) = events.next().await {
             match event {
                 // Whatever is queued for it can go now rather than at the next retry.
-                Event::PeerConnected(name) => notified.destination_online(&name),
+                Event::PeerConnected(name) | Event::PeerDiscovered(name) => {
+                    notified.destination_online(&name);
+                }
                 Event::Relay(state) => match (state.status, state.relayed) {
                     (RelayStatus::Reserved, Some(relayed)) => println!("relay reserved: {relayed}"),
                     (RelayStatus::Disconnected, _) => {

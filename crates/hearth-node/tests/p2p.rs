@@ -1,6 +1,6 @@
-//! hearth-node with `--relay`: it reserves at the real relay under its server key, and serves
-//! federation requests that arrive over libp2p, refusing any signed as a server other than the
-//! one at the other end of the connection.
+//! hearth-node with `--relay`: it reserves at the real relay under its server key, serves
+//! federation requests that arrive over libp2p (refusing any signed as a server other than the
+//! one at the other end of the connection), and two of them share a room through the relay.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -57,6 +57,7 @@ impl HearthNode {
     fn start(data: &std::path::Path, relay: &Multiaddr) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearth-node"))
             .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .arg("--open-registration")
             .args(["--relay", &relay.to_string()])
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -138,5 +139,147 @@ async fn hearth_node_federates_over_the_relay_and_checks_origins() {
     assert_eq!(response.status(), 401);
     assert!(String::from_utf8(response.into_body()).unwrap().contains("M_UNAUTHORIZED"));
 
+    b.child.start_kill().unwrap();
+}
+
+/// One client-server API call on a fresh connection: the status and the JSON body.
+async fn call(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, address)
+        .header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = body.map(|body| body.to_string()).unwrap_or_default();
+    let request = request.body(Full::new(hyper::body::Bytes::from(body))).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+struct User {
+    address: String,
+    token: String,
+    user_id: String,
+}
+
+impl User {
+    async fn register(address: &str, name: &str) -> Self {
+        let body = serde_json::json!({
+            "username": name, "password": "password", "auth": {"type": "m.login.dummy"}
+        });
+        let (status, reply) =
+            call(address, "POST", "/_matrix/client/v3/register", None, Some(body)).await;
+        assert_eq!(status, 200, "{reply}");
+        Self {
+            address: address.to_owned(),
+            token: reply["access_token"].as_str().unwrap().to_owned(),
+            user_id: reply["user_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, reply) =
+            call(&self.address, "POST", path, Some(&self.token), Some(body)).await;
+        assert_eq!(status, 200, "POST {path}: {reply}");
+        reply
+    }
+
+    /// Polls `/sync` until `done` holds for a response.
+    async fn sync_until(&self, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+        within(what, async {
+            loop {
+                let (_, sync) =
+                    call(&self.address, "GET", "/_matrix/client/v3/sync", Some(&self.token), None)
+                        .await;
+                if done(&sync) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+    }
+}
+
+fn enc(text: &str) -> String {
+    text.replace('!', "%21").replace(':', "%3A").replace('@', "%40")
+}
+
+fn timeline_has(sync: &serde_json::Value, room_id: &str, body: &str) -> bool {
+    sync["rooms"]["join"][room_id]["timeline"]["events"]
+        .as_array()
+        .is_some_and(|events| events.iter().any(|event| event["content"]["body"] == body))
+}
+
+#[tokio::test]
+async fn two_hearth_nodes_share_a_room_through_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, _stop_relay) = start_relay(dir.path());
+    let mut a = HearthNode::start(&dir.path().join("a"), &relay);
+    let mut b = HearthNode::start(&dir.path().join("b"), &relay);
+    let a_address = a.line("listening on http://").await;
+    a.line("relay reserved: ").await;
+    let b_address = b.line("listening on http://").await;
+    b.line("relay reserved: ").await;
+
+    let alice = User::register(&a_address, "alice").await;
+    let bob = User::register(&b_address, "bob").await;
+    let room = alice.post("/_matrix/client/v3/createRoom", serde_json::json!({})).await;
+    let room_id = room["room_id"].as_str().unwrap().to_owned();
+    let invite = format!("/_matrix/client/v3/rooms/{}/invite", enc(&room_id));
+    alice.post(&invite, serde_json::json!({ "user_id": bob.user_id })).await;
+    bob.sync_until("bob's invite", |sync| !sync["rooms"]["invite"][&room_id].is_null()).await;
+    bob.post(&format!("/_matrix/client/v3/join/{}", enc(&room_id)), serde_json::json!({})).await;
+
+    let send = |user: &User, body: &str| {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
+            enc(&room_id),
+            body.replace(' ', "-")
+        );
+        let content = serde_json::json!({ "msgtype": "m.text", "body": body });
+        let (address, token) = (user.address.clone(), user.token.clone());
+        async move {
+            let (status, reply) = call(&address, "PUT", &path, Some(&token), Some(content)).await;
+            assert_eq!(status, 200, "{reply}");
+        }
+    };
+    send(&alice, "hello from a").await;
+    bob.sync_until("alice's message at b", |sync| timeline_has(sync, &room_id, "hello from a"))
+        .await;
+    send(&bob, "hello from b").await;
+    alice
+        .sync_until("bob's message at a", |sync| timeline_has(sync, &room_id, "hello from b"))
+        .await;
+
+    // B goes away; what alice sends meanwhile waits in A's queue and reaches B once it is back
+    // (same data, so the same key and peer ID) and has reserved at the relay again.
+    b.child.kill().await.unwrap();
+    send(&alice, "while you were away").await;
+    let mut b = HearthNode::start(&dir.path().join("b"), &relay);
+    let b_address = b.line("listening on http://").await;
+    b.line("relay reserved: ").await;
+    let bob = User { address: b_address, ..bob };
+    bob.sync_until("the message sent while b was down", |sync| {
+        timeline_has(sync, &room_id, "while you were away")
+    })
+    .await;
+
+    a.child.start_kill().unwrap();
     b.child.start_kill().unwrap();
 }

@@ -493,6 +493,7 @@ impl Driver {
             }
             E::Discovered { rendezvous_node, registrations, .. } => {
                 let Some(i) = self.relay_index(&rendezvous_node) else { return };
+                let known = self.known_peers();
                 let relay = &mut self.relays[i];
                 relay.registered = registrations
                     .iter()
@@ -500,6 +501,12 @@ impl Driver {
                     .collect();
                 relay.discovering = false;
                 relay.discover_at = Some(now + self.discovery_interval);
+                // Newly registered servers have (re)started: what is queued for them can go.
+                for server in self.known_peers() {
+                    if !known.contains(&server) {
+                        self.emit(Event::PeerDiscovered(server));
+                    }
+                }
                 self.answer_peer_waiters_if_done();
             }
             E::DiscoverFailed { rendezvous_node, error, .. } => {

@@ -105,6 +105,9 @@ pub enum Event {
     /// A connection to another Hearth server opened (it had none): a good moment to retry what
     /// is queued for it.
     PeerConnected(OwnedServerName),
+    /// Another Hearth server appeared at a relay's rendezvous server (it was not registered at
+    /// the previous discovery): it has come online, so it is worth retrying at once.
+    PeerDiscovered(OwnedServerName),
     /// The last connection to another Hearth server closed.
     PeerDisconnected(OwnedServerName),
     /// The node's standing with a relay changed.

@@ -58,6 +58,27 @@ async fn nodes_discover_each_other_and_exchange_requests_by_server_name() {
 }
 
 #[tokio::test]
+async fn a_server_that_comes_online_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&dir.path().join("relay.key"));
+    let (mut a, _a_inbound) = node(11, std::slice::from_ref(&relay.addr)).await;
+    registered(&a).await;
+    let (b, _b_inbound) = node(12, std::slice::from_ref(&relay.addr)).await;
+    registered(&b).await;
+    // Periodic discovery (every 2 s in these tests) finds B without anyone asking.
+    within("A's PeerDiscovered event for B", async {
+        while let Some(event) = a.events.next().await {
+            assert_ne!(event, Event::PeerDiscovered(a.name.clone()), "a node announces itself");
+            if event == Event::PeerDiscovered(b.name.clone()) {
+                return;
+            }
+        }
+        panic!("events ended");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_server_that_is_not_online_is_unreachable_soon() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(&dir.path().join("relay.key"));
