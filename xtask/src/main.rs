@@ -16,7 +16,7 @@ use tools::Tools;
 
 /// Libraries that must build for the browser, checked by clippy on wasm32 (their tests use
 /// native runtimes).
-const WASM_LIB_CRATES: &[&str] = &["hearth-server"];
+const WASM_LIB_CRATES: &[&str] = &["hearth-server", "hearth-p2p"];
 
 /// Crates whose tests also run as wasm in headless Chromium.
 const WASM_TEST_CRATES: &[&str] =
