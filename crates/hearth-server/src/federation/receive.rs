@@ -61,12 +61,14 @@ pub(crate) async fn send_transaction_message(
     request: send_transaction_message::v1::Request,
 ) -> Result<send_transaction_message::v1::Response> {
     if request.origin != origin {
+        server.count_refused();
         return Err(ServerError::Forbidden(format!(
             "a transaction from {origin} claims to come from {}",
             request.origin
         )));
     }
     if request.pdus.len() > MAX_PDUS || request.edus.len() > MAX_EDUS {
+        server.count_refused();
         return Err(ServerError::TooLarge(format!(
             "a transaction carries at most {MAX_PDUS} PDUs and {MAX_EDUS} EDUs"
         )));
@@ -85,7 +87,10 @@ pub(crate) async fn send_transaction_message(
                 };
                 results.insert(event_id, result);
             }
+            // Refused without being remembered (the auth events it cites could not be had
+            // from its sender, say): it may be sent again, but this time it was refused.
             Err((Some(event_id), error)) => {
+                server.count_refused();
                 results.insert(event_id, Err(error.to_string()));
             }
             // Not even an event ID to answer with: nothing to report.
@@ -165,10 +170,9 @@ impl Server {
             }
             Err(error) => return Err((None, error.into())),
         };
-        let pdu = Pdu::parse(version, raw.get().as_bytes()).map_err(|error| {
-            self.count_refused();
-            (None, ServerError::from(error))
-        })?;
+        // (The caller counts it refused.)
+        let pdu = Pdu::parse(version, raw.get().as_bytes())
+            .map_err(|error| (None, ServerError::from(error)))?;
         let event_id = pdu.event_id().to_owned();
         let outcome = self
             .receive_pdu(origin, pdu, &mut Budget::new())
