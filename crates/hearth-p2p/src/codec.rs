@@ -115,13 +115,28 @@ pub(crate) fn encode_request(request: &Request<Vec<u8>>) -> Result<Vec<u8>, Stri
 /// Checks, without encoding it, that a request fits [`MAX_REQUEST_BYTES`].
 pub(crate) fn check_request_size(request: &Request<Vec<u8>>) -> Result<(), String> {
     let target = request.uri().path_and_query().map_or(1, |p| p.as_str().len());
-    let headers: usize =
-        request.headers().iter().map(|(name, value)| 6 + name.as_str().len() + value.len()).sum();
-    let size = 5 + request.method().as_str().len() + target + headers + request.body().len();
+    let size = 5
+        + request.method().as_str().len()
+        + target
+        + headers_size(request.headers())
+        + request.body().len();
     if size > MAX_REQUEST_BYTES {
         return Err(format!("request of {size} bytes is larger than {MAX_REQUEST_BYTES}"));
     }
     Ok(())
+}
+
+/// Checks, without encoding it, that a response fits [`MAX_RESPONSE_BYTES`].
+pub(crate) fn check_response_size(response: &Response<Vec<u8>>) -> Result<(), String> {
+    let size = 4 + headers_size(response.headers()) + response.body().len();
+    if size > MAX_RESPONSE_BYTES {
+        return Err(format!("response of {size} bytes is larger than {MAX_RESPONSE_BYTES}"));
+    }
+    Ok(())
+}
+
+fn headers_size(headers: &HeaderMap) -> usize {
+    headers.iter().map(|(name, value)| 6 + name.as_str().len() + value.len()).sum()
 }
 
 /// Encodes a response; fails on one larger than [`MAX_RESPONSE_BYTES`].
@@ -278,6 +293,11 @@ mod tests {
         let fits = Request::post("/").body(vec![0; MAX_REQUEST_BYTES - 10]).unwrap();
         assert_eq!(encode_request(&fits).unwrap().len(), MAX_REQUEST_BYTES);
         assert!(check_request_size(&fits).is_ok());
+        let fits = Response::new(vec![0; MAX_RESPONSE_BYTES - 4]);
+        assert_eq!(encode_response(&fits).unwrap().len(), MAX_RESPONSE_BYTES);
+        assert!(check_response_size(&fits).is_ok());
+        let huge = Response::new(vec![0; MAX_RESPONSE_BYTES - 3]);
+        assert!(check_response_size(&huge).is_err());
     }
 
     #[test]

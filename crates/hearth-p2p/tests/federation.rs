@@ -58,6 +58,41 @@ async fn nodes_discover_each_other_and_exchange_requests_by_server_name() {
 }
 
 #[tokio::test]
+async fn large_messages_pass_and_oversized_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&dir.path().join("relay.key"));
+    let (a, _a_inbound) = node(13, std::slice::from_ref(&relay.addr)).await;
+    let (b, mut b_inbound) = node(14, std::slice::from_ref(&relay.addr)).await;
+    // B answers with the request's body, or with 17 MiB when asked for /huge.
+    tokio::spawn(async move {
+        while let Some(inbound) = b_inbound.next().await {
+            let body = if inbound.request.uri().path() == "/huge" {
+                vec![1; 17 * 1024 * 1024]
+            } else {
+                inbound.request.into_body()
+            };
+            inbound.respond.send(http::Response::new(body));
+        }
+    });
+    registered(&a).await;
+    registered(&b).await;
+
+    let body: Vec<u8> = (0..7 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let request = http::Request::post("/echo").body(body.clone()).unwrap();
+    let response = within("a 7 MiB request", a.node.request(&b.name, request)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.body() == &body, "the body came back changed");
+
+    let too_big = http::Request::post("/echo").body(vec![0; 9 * 1024 * 1024]).unwrap();
+    let result = a.node.request(&b.name, too_big).await;
+    assert!(matches!(result, Err(P2pError::BadMessage(_))), "{result:?}");
+
+    let response = within("/huge", a.node.request(&b.name, get("/huge"))).await.unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(String::from_utf8(response.into_body()).unwrap().contains("larger than"));
+}
+
+#[tokio::test]
 async fn a_server_that_comes_online_is_announced() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(&dir.path().join("relay.key"));
@@ -76,6 +111,25 @@ async fn a_server_that_comes_online_is_announced() {
         panic!("events ended");
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_node_on_websocket_and_a_node_on_tcp_meet_at_one_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&dir.path().join("relay.key"));
+    // A reaches the relay as a browser would; B over TCP. Reservations are per relay, not per
+    // transport, so each reaches the other through the relay it knows.
+    let (a, a_inbound) = node(15, std::slice::from_ref(&relay.ws_addr)).await;
+    let (b, b_inbound) = node(16, std::slice::from_ref(&relay.addr)).await;
+    let _a_server = serve_echo(a_inbound);
+    let _b_server = serve_echo(b_inbound);
+    registered(&a).await;
+    registered(&b).await;
+    discovers(&a, &b.name).await;
+    let response = within("A to B", a.node.request(&b.name, get("/ws"))).await.unwrap();
+    assert_eq!(response.into_body(), format!("{} GET /ws", a.name).into_bytes());
+    let response = within("B to A", b.node.request(&a.name, get("/tcp"))).await.unwrap();
+    assert_eq!(response.into_body(), format!("{} GET /tcp", b.name).into_bytes());
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use libp2p::request_response::{self, OutboundFailure, ResponseChannel};
 use tracing::{debug, info};
 
 use super::Driver;
-use crate::{InboundRequest, P2pError, Responder, platform, server_name_for_peer};
+use crate::{InboundRequest, P2pError, Responder, codec, platform, server_name_for_peer};
 
 impl Driver {
     pub(super) fn on_answer(
@@ -17,9 +17,16 @@ impl Driver {
         channel: ResponseChannel<Response<Vec<u8>>>,
         response: Option<Response<Vec<u8>>>,
     ) {
-        let response = response.unwrap_or_else(|| {
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "the server gave no response")
-        });
+        let response = match response {
+            None => {
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "the server gave no response")
+            }
+            // Too large to send: say so, rather than reset the stream.
+            Some(response) => match codec::check_response_size(&response) {
+                Ok(()) => response,
+                Err(reason) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &reason),
+            },
+        };
         let federation = &mut self.swarm.behaviour_mut().federation;
         if federation.send_response(channel, response).is_err() {
             debug!("the requester went away before the response");

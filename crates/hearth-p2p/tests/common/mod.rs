@@ -27,26 +27,31 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
 pub struct Relay {
     /// `/ip4/127.0.0.1/tcp/<port>/p2p/<relay id>`.
     pub addr: Multiaddr,
+    /// `/ip4/127.0.0.1/tcp/<port>/ws/p2p/<relay id>`: the same relay, as browsers reach it.
+    pub ws_addr: Multiaddr,
     pub peer_id: PeerId,
     key: PathBuf,
-    port: u16,
+    ports: (u16, u16),
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Relay {
-    /// Starts the relay with the key at `key` on a free loopback port.
+    /// Starts the relay with the key at `key` on free loopback ports (TCP and WebSocket).
     pub fn start(key: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        Self::start_on(key, port)
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        Self::start_on(key, (free().port(), free().port()))
     }
 
-    /// Starts the relay with the key at `key` on `port`.
-    pub fn start_on(key: &Path, port: u16) -> Self {
-        let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    /// Starts the relay with the key at `key` on `ports` (TCP, WebSocket).
+    pub fn start_on(key: &Path, ports: (u16, u16)) -> Self {
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", ports.0);
+        let listen_ws = format!("/ip4/127.0.0.1/tcp/{}/ws", ports.1);
         let args = hearth_rendezvous::Args::parse_flags([
             "--listen-tcp",
             &listen,
+            "--listen-ws",
+            &listen_ws,
             "--key",
             key.to_str().unwrap(),
         ])
@@ -66,7 +71,9 @@ impl Relay {
             result.unwrap();
         });
         let addr = format!("{listen}/p2p/{peer_id}").parse().unwrap();
-        Self { addr, peer_id, key: key.to_owned(), port, stop: Some(stop), thread: Some(thread) }
+        let ws_addr = format!("{listen_ws}/p2p/{peer_id}").parse().unwrap();
+        let key = key.to_owned();
+        Self { addr, ws_addr, peer_id, key, ports, stop: Some(stop), thread: Some(thread) }
     }
 
     /// Stops the relay and waits until every socket it had is closed.
@@ -82,7 +89,7 @@ impl Relay {
     /// Stops the relay and starts it again on the same port with the same key.
     pub fn restart(&mut self) {
         self.stop();
-        *self = Self::start_on(&self.key.clone(), self.port);
+        *self = Self::start_on(&self.key.clone(), self.ports);
     }
 }
 
