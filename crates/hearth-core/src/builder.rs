@@ -107,11 +107,13 @@ impl PduBuilder {
             }
             (None, false) => return Err(CoreError::MalformedEvent("missing `room_id`".into())),
         }
-        let depth = self
-            .prev_depth
-            .checked_add(UInt::from(1u32))
-            .filter(|_| !self.prev_events.is_empty())
-            .unwrap_or(UInt::from(1u32));
+        // At the largest depth JSON allows (a remote server may put an event there), events
+        // stay there rather than start again at 1.
+        let depth = if self.prev_events.is_empty() {
+            UInt::from(1u32)
+        } else {
+            self.prev_depth.saturating_add(UInt::from(1u32))
+        };
         let mut content = self.content;
         if let Some(redacts) = &self.redacts {
             let value = CanonicalJsonValue::String(redacts.to_string());

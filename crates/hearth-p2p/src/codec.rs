@@ -28,9 +28,10 @@ pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// are the largest federation responses; media is fetched in pieces this size or smaller.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
-/// Reads and writes [`PROTOCOL`] messages as `http` types.
+/// Reads and writes [`PROTOCOL`] messages as `http` types: a `request_response::Codec` for
+/// tools and tests that speak the protocol from a swarm of their own.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Codec;
+pub struct Codec;
 
 impl request_response::Codec for Codec {
     type Protocol = StreamProtocol;

@@ -188,3 +188,73 @@ async fn nodes_come_back_after_the_relay_restarts() {
         within("a request after the restart", a.node.request(&b.name, get("/2"))).await.unwrap();
     assert_eq!(response.into_body(), format!("{} GET /2", a.name).into_bytes());
 }
+
+#[tokio::test]
+async fn requests_from_a_key_that_is_not_ed25519_are_refused() {
+    use libp2p::request_response::{self, OutboundFailure, ProtocolSupport};
+    use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+    use libp2p::{identity, noise, relay, tcp, yamux};
+
+    #[derive(NetworkBehaviour)]
+    struct Stranger {
+        relay: relay::client::Behaviour,
+        federation: request_response::Behaviour<hearth_p2p::codec::Codec>,
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let relay_node = Relay::start(&dir.path().join("relay.key"));
+    let (b, mut b_inbound) = node(17, std::slice::from_ref(&relay_node.addr)).await;
+    registered(&b).await;
+
+    let key = identity::Keypair::generate_ecdsa();
+    let mut stranger = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_, relay| Stranger {
+            relay,
+            federation: request_response::Behaviour::with_codec(
+                hearth_p2p::codec::Codec,
+                [(hearth_p2p::codec::PROTOCOL, ProtocolSupport::Outbound)],
+                request_response::Config::default(),
+            ),
+        })
+        .unwrap()
+        .build();
+    let b_peer = b.node.peer_id();
+    let via_relay = relay_node
+        .addr
+        .clone()
+        .with(libp2p::multiaddr::Protocol::P2pCircuit)
+        .with(libp2p::multiaddr::Protocol::P2p(b_peer));
+    stranger.behaviour_mut().federation.send_request_with_addresses(
+        &b_peer,
+        get("/from-a-stranger"),
+        vec![via_relay],
+    );
+    let (connected, failure) = within("the stranger's request to fail", async {
+        let mut connected = false;
+        loop {
+            match stranger.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == b_peer => {
+                    connected = true;
+                }
+                SwarmEvent::Behaviour(StrangerEvent::Federation(
+                    request_response::Event::OutboundFailure { error, .. },
+                )) => return (connected, error),
+                SwarmEvent::Behaviour(StrangerEvent::Federation(
+                    request_response::Event::Message { message, .. },
+                )) => panic!("B answered a stranger: {message:?}"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(connected, "the stranger reached B through the relay");
+    assert!(!matches!(failure, OutboundFailure::DialFailure), "{failure:?}");
+    // B's host never saw it.
+    let nothing = tokio::time::timeout(Duration::from_millis(200), b_inbound.next()).await;
+    assert!(nothing.is_err(), "the host got a stranger's request");
+}

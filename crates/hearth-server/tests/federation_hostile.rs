@@ -84,6 +84,32 @@ fn event_id(version: RoomVersion, event: &Value) -> String {
     pdu.event_id().to_string()
 }
 
+/// Joins `user` (of `identity`'s server) to the room: `make_join`, the template signed,
+/// `send_join`. Returns the room's version.
+async fn join_room(
+    server: &Server,
+    identity: &ServerIdentity,
+    room_id: &str,
+    user: &OwnedUserId,
+) -> RoomVersion {
+    let path = format!(
+        "/_matrix/federation/v1/make_join/{}/{}?ver=10&ver=11&ver=12",
+        enc(room_id),
+        enc(user.as_str())
+    );
+    let template = common::federation(server, identity, "GET", &path, None).await.ok();
+    let version: RoomVersion = template["room_version"].as_str().unwrap().parse().unwrap();
+    let mut join = object(template["event"].clone());
+    let content = json!({ "membership": "join", "displayname": user.localpart() });
+    join.insert("content".into(), CanonicalJsonValue::Object(object(content)));
+    let join = sign_as(identity, version, join);
+    let join_id = event_id(version, &join);
+    let path = format!("/_matrix/federation/v2/send_join/{}/{}", enc(room_id), enc(&join_id));
+    let answer = common::federation(server, identity, "PUT", &path, Some(join)).await.ok();
+    assert!(!answer["state"].as_array().unwrap().is_empty(), "{answer}");
+    version
+}
+
 impl Setup {
     async fn new() -> Setup {
         let server = common::server().await;
@@ -93,25 +119,7 @@ impl Setup {
 
         let identity = ServerIdentity::generate().unwrap();
         let user = OwnedUserId::try_from(format!("@mallory:{}", identity.server_name())).unwrap();
-        let path = format!(
-            "/_matrix/federation/v1/make_join/{}/{}?ver=10&ver=11&ver=12",
-            enc(&room_id),
-            enc(user.as_str())
-        );
-        let template = common::federation(&server, &identity, "GET", &path, None).await.ok();
-        let version: RoomVersion = template["room_version"].as_str().unwrap().parse().unwrap();
-        let mut join = object(template["event"].clone());
-        join.insert(
-            "content".into(),
-            CanonicalJsonValue::Object(object(
-                json!({ "membership": "join", "displayname": "Mallory" }),
-            )),
-        );
-        let join = sign_as(&identity, version, join);
-        let join_id = event_id(version, &join);
-        let path = format!("/_matrix/federation/v2/send_join/{}/{}", enc(&room_id), enc(&join_id));
-        let answer = common::federation(&server, &identity, "PUT", &path, Some(join)).await.ok();
-        assert!(!answer["state"].as_array().unwrap().is_empty(), "{answer}");
+        let version = join_room(&server, &identity, &room_id, &user).await;
 
         let evil = Evil { identity, user, room_id, version, next_txn: std::cell::Cell::new(0) };
         let setup = Setup { server, alice, evil };
@@ -713,4 +721,37 @@ async fn events_misplaced_in_the_room_are_refused() {
     assert_eq!(reply["pdus"], json!({}), "{reply}");
     assert_eq!(setup.server.refused_events(), before + 1);
     setup.still_healthy(&state, "a PDU for another room").await;
+}
+
+#[tokio::test]
+async fn an_event_at_the_largest_depth_does_not_stop_the_room() {
+    let setup = Setup::new().await;
+    let evil = &setup.evil;
+    let mut deep = setup
+        .draft(
+            evil.user.as_str(),
+            "m.room.message",
+            None,
+            json!({ "msgtype": "m.text", "body": "deep" }),
+        )
+        .await;
+    deep.insert("depth".into(), CanonicalJsonValue::Integer(UInt::MAX.into()));
+    let deep = sign_as(&evil.identity, evil.version, deep);
+    let deep_id = event_id(evil.version, &deep);
+    let reply = setup.send(vec![deep]).await.ok();
+    assert_eq!(pdu_error(&reply, &deep_id), None, "a valid event, however deep");
+
+    // Another server can still join: its template's depth is one JSON can carry.
+    let other = ServerIdentity::generate().unwrap();
+    let newcomer = OwnedUserId::try_from(format!("@newcomer:{}", other.server_name())).unwrap();
+    join_room(&setup.server, &other, &evil.room_id, &newcomer).await;
+    let state = setup.state().await;
+    assert!(state.contains_key(&("m.room.member".into(), newcomer.to_string())));
+
+    // alice's next event stays at the largest depth instead of starting again at 1.
+    let id = setup.alice.send_text(&setup.server, &evil.room_id, "after the deep one").await;
+    let path = format!("/_matrix/federation/v1/event/{}", enc(&id));
+    let event = common::federation(&setup.server, &evil.identity, "GET", &path, None).await.ok();
+    assert_eq!(event["pdus"][0]["depth"], json!(UInt::MAX), "{event}");
+    setup.still_healthy(&state, "an event at the largest depth").await;
 }

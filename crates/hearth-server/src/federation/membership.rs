@@ -77,7 +77,8 @@ pub(crate) async fn create_join_event_template(
     let auth_types = builder.auth_types()?;
     let auth_events: Vec<&OwnedEventId> =
         auth_types.iter().filter_map(|key| state.get(key)).collect();
-    let depth = record.max_depth.saturating_add(1);
+    // Capped at the largest depth JSON allows, which a remote server's event may have reached.
+    let depth = record.max_depth.saturating_add(1).min(u64::from(UInt::MAX));
     let template = json!({
         "room_id": request.room_id,
         "sender": user_id,
