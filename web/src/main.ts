@@ -4,9 +4,10 @@
 
 import type { MatrixClient } from 'matrix-js-sdk';
 import wasmUrl from '../pkg/hearth_web_bg.wasm?url';
-import { startHost, type HearthHost, type Role, type Transport } from './host';
+import { startHost, type HearthHost, type RelayInfo, type Role, type Transport } from './host';
+import { loadRelaySetting } from './settings';
 import { Session } from './session';
-import { showError, showSession, showStatus } from './ui';
+import { showError, showRelaySetting, showSession, showStatus } from './ui';
 
 export interface HearthTestHooks {
   /** Role and transport known, and GET /_matrix/client/versions answered 200 through it. */
@@ -27,6 +28,14 @@ export interface HearthTestHooks {
   readyAt(): number | null;
   /** The homeserver's wasm memory in bytes if this tab serves, else null. */
   wasmMemoryBytes(): number | null;
+  /** The relays this page federates through (the setting, else the server's default). */
+  relaySetting(): string[];
+  /** Where this tab's homeserver stands with each relay. */
+  relays(): RelayInfo[];
+  /** Whether other homeservers can reach this one now. */
+  reachable(): boolean;
+  /** Other homeservers registered at the relays now. */
+  peers(): Promise<string[]>;
 }
 
 declare global {
@@ -41,7 +50,8 @@ const SW_CONTROL_TIMEOUT_MS = 5_000;
 const REACHABLE_TIMEOUT_MS = 30_000;
 
 const useServiceWorker = new URLSearchParams(location.search).get('sw') !== 'off';
-const host = startHost({ wasm: wasmUrl, useServiceWorker });
+const relaySetting = await loadRelaySetting();
+const host = startHost({ wasm: wasmUrl, useServiceWorker, relays: relaySetting });
 const session = new Session(host.fetch);
 
 const ready = (async () => {
@@ -84,9 +94,14 @@ window.hearth = {
   fetch: host.fetch,
   readyAt: () => readyAt,
   wasmMemoryBytes: () => host.wasmMemoryBytes(),
+  relaySetting: () => relaySetting,
+  relays: () => host.relays(),
+  reachable: () => host.reachable,
+  peers: () => host.peers(),
 };
 
 showStatus(host);
+showRelaySetting(relaySetting);
 ready.then(
   async () => {
     showSession(session);

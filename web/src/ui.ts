@@ -4,6 +4,7 @@
 import { ClientEvent, EventStatus, EventType, MsgType, RoomEvent, type MatrixClient, type Room } from 'matrix-js-sdk';
 import type { HearthHost } from './host';
 import type { Session } from './session';
+import { resetRelaySetting, saveRelaySetting } from './settings';
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -27,6 +28,14 @@ export function showStatus(host: HearthHost): void {
   };
   showName();
   host.addEventListener('servername', showName);
+  // The relay connection changes on its own (reconnects, reservations): look once a second.
+  const showRelay = () => {
+    const relays = host.relays();
+    element('status-relay').textContent =
+      host.role === 'follower' ? 'via the serving tab' : relays.length === 0 ? 'none' : relays.map((relay) => relay.status).join(', ');
+  };
+  showRelay();
+  setInterval(showRelay, 1000);
   host.addEventListener('error', () => showError(`This tab could not start the homeserver: ${String(host.error)}`));
 }
 
@@ -194,4 +203,25 @@ function showChat(client: MatrixClient): () => void {
     roomList.replaceChildren();
     timeline.replaceChildren();
   };
+}
+
+/** The relay setting: a text field of multiaddrs, one per line; saving reloads the page so the
+ *  homeserver restarts on the new relays. */
+export function showRelaySetting(current: string[]): void {
+  const form = element<HTMLFormElement>('relay-form');
+  const input = element<HTMLTextAreaElement>('relay-input');
+  input.value = current.join('\n');
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const relays = input.value
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '');
+    saveRelaySetting(relays);
+    location.reload();
+  });
+  element<HTMLButtonElement>('relay-reset').addEventListener('click', () => {
+    resetRelaySetting();
+    location.reload();
+  });
 }

@@ -2,6 +2,7 @@
 //! nothing else. Every step that needs a tool installs it first, idempotently, from the ordinary
 //! package registries (never a downloaded browser or prebuilt binary).
 
+mod relay;
 mod serve;
 mod tools;
 mod web;
@@ -28,9 +29,12 @@ const DEFAULT_PORT: u16 = 8080;
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
-  dev [--port N] build the app (release wasm) and serve it at http://127.0.0.1:8080
-  serve [--port N]
-                 serve the app as built last (port 0: any free port)
+  dev [--port N] build the app (release wasm), start a local relay (WebSocket on
+                 127.0.0.1:4001, TCP on 127.0.0.1:4002) and serve the app at
+                 http://127.0.0.1:8080, federating through that relay by default
+  serve [--port N] [--relay MULTIADDR]...
+                 serve the app as built last (port 0: any free port); the page federates
+                 through the relays given by default
   test           everything: formatting, clippy (native and wasm32), native tests,
                  matrix-js-sdk tests against hearth-node, wasm tests in headless Chromium
   ci             what .ci/run runs: the same as test
@@ -42,7 +46,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("dev") => port(&args[1..]).and_then(dev),
-        Some("serve") => port(&args[1..]).and_then(|port| serve::serve(&web::dist(), port)),
+        Some("serve") => serve_args(&args[1..])
+            .and_then(|(port, relays)| serve::serve(&web::dist(), port, &relays)),
         Some("test" | "ci") => test(),
         Some("bench") => bench(),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
@@ -77,10 +82,33 @@ fn port(args: &[String]) -> Result<u16, String> {
     }
 }
 
+/// `[--port N] [--relay MULTIADDR]...` for `serve`.
+fn serve_args(args: &[String]) -> Result<(u16, Vec<String>), String> {
+    let mut port = DEFAULT_PORT;
+    let mut relays = Vec::new();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))?;
+        match flag.as_str() {
+            "--port" => {
+                port = value
+                    .parse()
+                    .map_err(|_| format!("--port takes a port number, not {value:?}"))?;
+            }
+            "--relay" => relays.push(value.clone()),
+            _ => return Err(USAGE.to_owned()),
+        }
+    }
+    Ok((port, relays))
+}
+
 fn dev(port: u16) -> Result<(), String> {
     Tools::ensure_build(&root())?;
     web::build()?;
-    serve::serve(&web::dist(), port)
+    let relay = relay::start_dev_relay(&root())?;
+    println!("relay for browsers: {}", relay.websocket);
+    println!("relay for native nodes: hearth-node --relay {}", relay.tcp);
+    serve::serve(&web::dist(), port, std::slice::from_ref(&relay.websocket))
 }
 
 fn test() -> Result<(), String> {
@@ -105,7 +133,11 @@ fn test() -> Result<(), String> {
     step("clippy (wasm32 libraries)", cargo(&wasm_lib_clippy))?;
     step("native tests", cargo(&["test", "--workspace", "--all-targets"]))?;
     step("doc tests", cargo(&["test", "--workspace", "--doc"]))?;
-    step("build hearth-node", cargo(&["build", "-p", "hearth-node"]))?;
+    // One build for both binaries the Node tests run: the peers and the relay (tests/p2p).
+    step(
+        "build hearth-node and hearth-rendezvous",
+        cargo(&["build", "-p", "hearth-node", "-p", "hearth-rendezvous"]),
+    )?;
     web::build()?;
     let mut typecheck = Command::new("npm");
     typecheck.current_dir(root().join("web")).args(["run", "check"]);
@@ -115,6 +147,7 @@ fn test() -> Result<(), String> {
         .current_dir(root().join("tests"))
         .arg("test")
         .env("HEARTH_NODE_BIN", target_dir().join("debug").join("hearth-node"))
+        .env("HEARTH_RENDEZVOUS_BIN", target_dir().join("debug").join("hearth-rendezvous"))
         .env("HEARTH_XTASK_BIN", env::current_exe().map_err(|error| error.to_string())?);
     step("matrix-js-sdk against hearth-node and in Chromium", node_tests)?;
     for krate in WASM_TEST_CRATES {

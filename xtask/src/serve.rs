@@ -17,21 +17,24 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// Serves `dir` on 127.0.0.1:`port` (0: any free port) until the process is stopped, printing
-/// `Hearth is ready: open http://ADDR/` once the socket is listening.
-pub(crate) fn serve(dir: &Path, port: u16) -> Result<(), String> {
+/// `Hearth is ready: open http://ADDR/` once the socket is listening. `/hearth-config.json` tells
+/// the page which relays to federate through by default (`relays`, multiaddrs).
+pub(crate) fn serve(dir: &Path, port: u16, relays: &[String]) -> Result<(), String> {
     if !dir.join("index.html").exists() {
         return Err(format!("{} has no index.html: build the app first", dir.display()));
     }
     let listener = TcpListener::bind(("127.0.0.1", port))
         .map_err(|error| format!("cannot listen on 127.0.0.1:{port}: {error}"))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
+    let config = std::sync::Arc::new(config_json(relays));
     println!("Hearth is ready: open http://{address}/");
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let dir = dir.to_path_buf();
+        let config = config.clone();
         // One thread per connection: a handful of browser tabs at most.
         std::thread::spawn(move || {
-            if let Err(error) = handle_connection(stream, &dir) {
+            if let Err(error) = handle_connection(stream, &dir, &config) {
                 // Browsers drop connections at will; only say something useful went wrong.
                 if error.kind() != std::io::ErrorKind::WouldBlock
                     && error.kind() != std::io::ErrorKind::ConnectionReset
@@ -44,7 +47,12 @@ pub(crate) fn serve(dir: &Path, port: u16) -> Result<(), String> {
     Ok(())
 }
 
-fn handle_connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
+/// `{"relays": [...]}`, the page's default settings.
+fn config_json(relays: &[String]) -> Vec<u8> {
+    serde_json::json!({ "relays": relays }).to_string().into_bytes()
+}
+
+fn handle_connection(stream: TcpStream, dir: &Path, config: &[u8]) -> std::io::Result<()> {
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut stream = stream;
@@ -53,7 +61,11 @@ fn handle_connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
         let mut words = head.lines().next().unwrap_or_default().split_whitespace();
         let (method, target) = (words.next().unwrap_or_default(), words.next().unwrap_or("/"));
         let keep_alive = !head.to_ascii_lowercase().contains("connection: close");
-        let response = respond(dir, method, target);
+        let response = if target.split('?').next() == Some("/hearth-config.json") {
+            Response { status: "200 OK", content_type: "application/json", body: config.to_vec() }
+        } else {
+            respond(dir, method, target)
+        };
         stream.write_all(&response.head(keep_alive))?;
         if method != "HEAD" {
             stream.write_all(&response.body)?;

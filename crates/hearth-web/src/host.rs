@@ -20,6 +20,19 @@ const START_OPTIONS: &str = r#"
 export interface StartOptions {
   /** The IndexedDB database holding this homeserver (created on first start). */
   database: string;
+  /**
+   * Relays to federate through: multiaddrs of `hearth-rendezvous` WebSocket listeners ending in
+   * `/p2p/<relay peer id>`, e.g. `/ip4/127.0.0.1/tcp/4001/ws/p2p/12D3KooW…`. None: no federation.
+   */
+  relays?: string[];
+}
+
+/** Where the homeserver stands with one relay. */
+export interface RelayInfo {
+  relay: string;
+  /** Our address through it, while it holds a reservation for us. */
+  relayed: string | null;
+  status: "connecting" | "reserved" | "registered" | "disconnected";
 }
 "#;
 
@@ -68,6 +81,8 @@ pub struct Homeserver {
 struct Inner {
     server: Server,
     server_name: String,
+    /// The libp2p node, when started with relays.
+    network: std::cell::RefCell<Option<Rc<crate::p2p::Network>>>,
     stopped: Cell<bool>,
     /// Requests that may write (anything but GET/HEAD/OPTIONS) still running: `stop` lets
     /// them finish so that no acknowledged write is cut short.
@@ -91,14 +106,26 @@ impl Homeserver {
             JsError::new(&format!("cannot open IndexedDB database {database:?}: {error}"))
         })?;
         let store = Store::open(Arc::new(backend)).await.map_err(to_js_error)?;
+        let relays = relay_addresses(&options)?;
         let identity = hearth_server::load_or_create_identity(&store).await.map_err(to_js_error)?;
+        let seed = identity.seed();
         let config = Config { registration: Registration::Open, ..Config::default() };
         let server = Server::new(store, identity, config, Arc::new(BrowserRuntime));
         let server_name = server.server_name().to_string();
+        let network = if relays.is_empty() {
+            None
+        } else {
+            Some(
+                crate::p2p::Network::start(&server, seed, relays)
+                    .await
+                    .map_err(|error| JsError::new(&format!("cannot start federation: {error}")))?,
+            )
+        };
         Ok(Homeserver {
             inner: Rc::new(Inner {
                 server,
                 server_name,
+                network: std::cell::RefCell::new(network),
                 stopped: Cell::new(false),
                 writes_in_flight: Cell::new(0),
             }),
@@ -141,10 +168,62 @@ impl Homeserver {
         })
     }
 
-    /// Stops serving: later requests are answered 503, and the promise resolves once the writes
-    /// in flight have finished (long-polls that only read are left to end on their own).
+    /// The relays this homeserver federates through and where it stands with each.
+    #[wasm_bindgen(unchecked_return_type = "RelayInfo[]")]
+    pub fn relays(&self) -> Array {
+        let network = self.inner.network.borrow().clone();
+        let states = network.map(|network| network.relays()).unwrap_or_default();
+        states
+            .into_iter()
+            .map(|state| {
+                let info = Object::new();
+                let status = match state.status {
+                    hearth_p2p::RelayStatus::Connecting => "connecting",
+                    hearth_p2p::RelayStatus::Reserved => "reserved",
+                    hearth_p2p::RelayStatus::Registered => "registered",
+                    hearth_p2p::RelayStatus::Disconnected => "disconnected",
+                };
+                let relayed = state.relayed.map(|addr| JsValue::from(addr.to_string()));
+                let _ = Reflect::set(&info, &"relay".into(), &state.relay.to_string().into());
+                let _ = Reflect::set(&info, &"relayed".into(), &relayed.unwrap_or(JsValue::NULL));
+                let _ = Reflect::set(&info, &"status".into(), &status.into());
+                JsValue::from(info)
+            })
+            .collect()
+    }
+
+    /// Whether other servers can reach this one now (a relay holds a reservation for it).
+    #[wasm_bindgen(getter)]
+    pub fn reachable(&self) -> bool {
+        self.inner.network.borrow().as_ref().is_some_and(|network| network.reachable())
+    }
+
+    /// The server names of the homeservers registered at the relays now (not this one).
+    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
+    pub fn peers(&self) -> Promise {
+        let network = self.inner.network.borrow().clone();
+        future_to_promise(async move {
+            let peers = match network {
+                Some(network) => network.peers().await,
+                None => Vec::new(),
+            };
+            Ok(peers
+                .into_iter()
+                .map(|name| JsValue::from(name.to_string()))
+                .collect::<Array>()
+                .into())
+        })
+    }
+
+    /// Stops serving: later requests are answered 503, federation stops, and the promise
+    /// resolves once the writes in flight have finished (long-polls that only read are left to
+    /// end on their own).
     pub async fn stop(&self) {
         self.inner.stopped.set(true);
+        let network = self.inner.network.borrow_mut().take();
+        if let Some(network) = network {
+            network.stop(&self.inner.server).await;
+        }
         let deadline = web_time::Instant::now() + STOP_GRACE;
         while self.inner.writes_in_flight.get() > 0 && web_time::Instant::now() < deadline {
             gloo_timers::future::TimeoutFuture::new(5).await;
@@ -175,6 +254,32 @@ impl Inner {
         }
         response
     }
+}
+
+/// `options.relays`, each a multiaddr ending in `/p2p/<relay peer id>`.
+fn relay_addresses(options: &StartOptions) -> Result<Vec<hearth_p2p::Multiaddr>, JsError> {
+    let value = Reflect::get(options, &JsValue::from_str("relays")).unwrap_or(JsValue::UNDEFINED);
+    if value.is_undefined() || value.is_null() {
+        return Ok(Vec::new());
+    }
+    if !Array::is_array(&value) {
+        return Err(JsError::new("start: options.relays must be an array of multiaddr strings"));
+    }
+    Array::from(&value)
+        .iter()
+        .map(|entry| {
+            let text = entry
+                .as_string()
+                .ok_or_else(|| JsError::new("start: options.relays must hold strings"))?;
+            let addr: hearth_p2p::Multiaddr = text.parse().map_err(|error| {
+                JsError::new(&format!("relay {text:?} is not a multiaddr: {error}"))
+            })?;
+            match addr.iter().last() {
+                Some(hearth_p2p::multiaddr::Protocol::P2p(_)) => Ok(addr),
+                _ => Err(JsError::new(&format!("relay {text:?} must end in /p2p/<relay peer id>"))),
+            }
+        })
+        .collect()
 }
 
 fn to_js_error(error: impl std::fmt::Display) -> JsError {

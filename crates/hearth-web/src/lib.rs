@@ -3,6 +3,8 @@
 
 #[cfg(target_family = "wasm")]
 mod host;
+#[cfg(target_family = "wasm")]
+mod p2p;
 
 #[cfg(target_family = "wasm")]
 pub use host::Homeserver;

@@ -6,12 +6,13 @@
 //   host.addEventListener('rolechange', () => console.log(host.role));
 //   const client = createClient({ baseUrl: location.origin, fetchFn: host.fetch });
 
-import init, { Homeserver } from '../../pkg/hearth_web.js';
+import init, { Homeserver, type RelayInfo } from '../../pkg/hearth_web.js';
 import { isMatrixPath, matrixError } from '../protocol';
 import { seekLeadership } from './leadership';
 import { ServiceWorkerBridge } from './sw-bridge';
 import { TabChannel, type Handler } from './tabs';
 
+export type { RelayInfo };
 export type Role = 'leader' | 'follower';
 export type Transport = 'service-worker' | 'direct';
 
@@ -25,6 +26,9 @@ export interface HostOptions {
   useServiceWorker?: boolean;
   /** How long a direct request waits for some tab to serve. Default 10 s. */
   directTimeoutMs?: number;
+  /** Relays (multiaddrs of `hearth-rendezvous` WebSocket listeners, ending in `/p2p/<id>`) the
+   *  homeserver federates through. Default none: no federation. */
+  relays?: string[];
 }
 
 /** Events: `rolechange` (see `role`); `serving` (this tab's homeserver now answers);
@@ -53,6 +57,13 @@ export interface HearthHost extends EventTarget {
   /** The homeserver's wasm memory in bytes while this tab serves, else null. Wasm memory only
    *  grows, so this is the peak since the module was loaded. */
   wasmMemoryBytes(): number | null;
+  /** The relays and where this tab's homeserver stands with each (empty unless it serves). */
+  relays(): RelayInfo[];
+  /** Whether other homeservers can reach this one now (a relay holds a reservation for it). */
+  readonly reachable: boolean;
+  /** Server names of the other homeservers registered at the relays now (empty unless this
+   *  tab serves). */
+  peers(): Promise<string[]>;
 }
 
 const DEFAULT_DIRECT_TIMEOUT_MS = 10_000;
@@ -80,6 +91,7 @@ class Host extends EventTarget implements HearthHost {
     super();
     this.#options = {
       database: options.database ?? 'hearth',
+      relays: options.relays ?? [],
       useServiceWorker: options.useServiceWorker ?? true,
       directTimeoutMs: options.directTimeoutMs ?? DEFAULT_DIRECT_TIMEOUT_MS,
       wasm: options.wasm,
@@ -129,6 +141,18 @@ class Host extends EventTarget implements HearthHost {
     return this.#homeserver && this.#memory ? this.#memory.buffer.byteLength : null;
   }
 
+  relays(): RelayInfo[] {
+    return this.#homeserver?.relays() ?? [];
+  }
+
+  get reachable(): boolean {
+    return this.#homeserver?.reachable ?? false;
+  }
+
+  async peers(): Promise<string[]> {
+    return (await this.#homeserver?.peers()) ?? [];
+  }
+
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       this.#stopping.abort();
@@ -149,7 +173,7 @@ class Host extends EventTarget implements HearthHost {
     try {
       const wasm = await init(this.#options.wasm === undefined ? undefined : { module_or_path: this.#options.wasm });
       this.#memory = wasm.memory;
-      const homeserver = await Homeserver.start({ database: this.#options.database });
+      const homeserver = await Homeserver.start({ database: this.#options.database, relays: this.#options.relays });
       this.#homeserver = homeserver;
       const handler: Handler = (request) =>
         homeserver.handleParts(
