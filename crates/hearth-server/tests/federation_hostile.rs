@@ -438,10 +438,29 @@ async fn events_that_fail_the_auth_rules_are_refused() {
     replace_auth_event(&mut citing_nothing, &state, "m.room.power_levels", &nowhere);
     let citing_nothing = sign(citing_nothing);
     let citing_nothing_id = event_id(evil.version, &citing_nothing);
+    let other_room =
+        setup.alice.create_room(&setup.server, json!({ "preset": "public_chat" })).await;
+    let path = format!("/_matrix/client/v3/rooms/{}/state", enc(&other_room));
+    let other_state = setup.alice.get(&setup.server, &path).await.ok();
+    let other_power_levels = other_state
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["type"] == "m.room.power_levels")
+        .unwrap()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut citing_elsewhere =
+        setup.draft(mallory, "m.room.member", Some(mallory), rename("Cross Mallory")).await;
+    replace_auth_event(&mut citing_elsewhere, &state, "m.room.power_levels", &other_power_levels);
+    let citing_elsewhere = sign(citing_elsewhere);
+    let citing_elsewhere_id = event_id(evil.version, &citing_elsewhere);
 
     for (case, event, id) in [
         ("an auth event that was rejected", citing_rejected, &citing_rejected_id),
         ("an auth event that does not exist", citing_nothing, &citing_nothing_id),
+        ("an auth event of another room", citing_elsewhere, &citing_elsewhere_id),
     ] {
         let before = setup.server.refused_events();
         let reply = setup.send(vec![event]).await.ok();
@@ -580,9 +599,28 @@ async fn malformed_transactions_and_pdus_are_refused() {
     // (Signing refuses so large an event: it grows after signing.)
     let mut huge = setup.message("small").await;
     huge["content"]["body"] = json!("x".repeat(70_000));
+    let mut too_many_prev = setup
+        .draft(
+            setup.evil.user.as_str(),
+            "m.room.message",
+            None,
+            json!({ "msgtype": "m.text", "body": "too many prev events" }),
+        )
+        .await;
+    let prev: Vec<CanonicalJsonValue> =
+        (0..21).map(|n| CanonicalJsonValue::String(format!("${n:A>43}"))).collect();
+    too_many_prev.insert("prev_events".into(), CanonicalJsonValue::Array(prev));
+    let too_many_prev = sign_as(&setup.evil.identity, setup.evil.version, too_many_prev);
     let refused = setup.server.refused_events();
-    let malformed =
-        vec![json!(42), json!("an event"), json!([1, 2]), missing_depth, missing_room, huge];
+    let malformed = vec![
+        json!(42),
+        json!("an event"),
+        json!([1, 2]),
+        missing_depth,
+        missing_room,
+        huge,
+        too_many_prev,
+    ];
     let count = malformed.len() as u64;
     let valid = setup.message("valid among the malformed").await;
     let valid_id = event_id(setup.evil.version, &valid);
@@ -594,9 +632,10 @@ async fn malformed_transactions_and_pdus_are_refused() {
     let bodies = setup.bodies().await;
     assert_eq!(bodies.last().map(String::as_str), Some("valid among the malformed"));
     assert!(
-        !bodies
-            .iter()
-            .any(|body| body == "no depth" || body == "no room" || body.starts_with("xxx")),
+        !bodies.iter().any(|body| body == "no depth"
+            || body == "no room"
+            || body == "too many prev events"
+            || body.starts_with("xxx")),
         "{bodies:?}"
     );
     setup.still_healthy(&state, "malformed PDUs").await;
@@ -754,4 +793,24 @@ async fn an_event_at_the_largest_depth_does_not_stop_the_room() {
     let event = common::federation(&setup.server, &evil.identity, "GET", &path, None).await.ok();
     assert_eq!(event["pdus"][0]["depth"], json!(UInt::MAX), "{event}");
     setup.still_healthy(&state, "an event at the largest depth").await;
+}
+
+#[tokio::test]
+async fn a_redaction_by_a_user_without_the_power_changes_nothing() {
+    let setup = Setup::new().await;
+    let evil = &setup.evil;
+    let target = setup.alice.send_text(&setup.server, &evil.room_id, "alice's words").await;
+    let state = setup.state().await;
+    let mut redaction = setup
+        .draft(evil.user.as_str(), "m.room.redaction", None, json!({ "redacts": target }))
+        .await;
+    // At the top level as well as in the content: whichever the room version reads.
+    redaction.insert("redacts".into(), CanonicalJsonValue::String(target.clone()));
+    let redaction = sign_as(&evil.identity, evil.version, redaction);
+    // Room versions from 3 on may accept the event itself: the check is when it is applied.
+    setup.send(vec![redaction]).await.ok();
+    let event = setup.client_event(&target).await.ok();
+    assert_eq!(event["content"]["body"], "alice's words", "mallory (power 0) cannot redact alice");
+    assert!(setup.bodies().await.contains(&"alice's words".to_owned()));
+    setup.still_healthy(&state, "an unauthorised redaction").await;
 }
