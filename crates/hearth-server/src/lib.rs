@@ -91,6 +91,8 @@ pub(crate) struct Inner {
     uia: Mutex<uia::Sessions>,
     ephemeral: Mutex<client::ephemeral::Ephemeral>,
     senders: Mutex<federation::sender::Senders>,
+    /// Other servers' public users as last fetched, for the peer list.
+    peer_users: Mutex<federation::PeerUsers>,
     /// Events and requests from other servers refused as invalid (see `refused_events`).
     refused_events: std::sync::atomic::AtomicU64,
     destination_status:
@@ -134,6 +136,7 @@ impl Server {
             ephemeral: Mutex::new(client::ephemeral::Ephemeral::default()),
             senders: Mutex::new(federation::sender::Senders::default()),
             refused_events: std::sync::atomic::AtomicU64::new(0),
+            peer_users: Mutex::new(federation::PeerUsers::default()),
             destination_status: Mutex::new(std::collections::BTreeMap::new()),
         }))
     }

@@ -33,6 +33,12 @@ pub trait Federation: SendOutsideWasm + SyncOutsideWasm + 'static {
         destination: OwnedServerName,
         request: http::Request<Vec<u8>>,
     ) -> BoxFuture<'static, Result<http::Response<Vec<u8>>, ServerError>>;
+
+    /// The servers online now where the host looks for them (registered at the relays), for
+    /// clients to offer chats with. None by default.
+    fn peers(&self) -> BoxFuture<'static, Vec<OwnedServerName>> {
+        Box::pin(async { Vec::new() })
+    }
 }
 
 /// The federation of a host with no network: every server is unreachable.

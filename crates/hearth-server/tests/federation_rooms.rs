@@ -58,6 +58,18 @@ impl Federation for Link {
             }
         })
     }
+
+    fn peers(&self) -> BoxFuture<'static, Vec<OwnedServerName>> {
+        let network = self.network.clone();
+        Box::pin(async move {
+            let servers = network.servers.lock().unwrap();
+            servers
+                .iter()
+                .filter(|(_, (_, online))| *online)
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
+    }
 }
 
 async fn network(count: usize) -> (Arc<Network>, Vec<Server>) {
@@ -292,4 +304,43 @@ async fn joining_a_room_nobody_invited_you_to_is_refused() {
         timeline_bodies(sync, &public).contains(&"hi all".to_owned())
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_client_lists_the_peers_online_and_their_public_users() {
+    let (network, servers) = network(3).await;
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+    let alice = register(a, "alice").await;
+    let bob = register(b, "bob").await;
+    let carol = register(c, "carol").await;
+    let path = format!("/_matrix/client/v3/profile/{}/displayname", enc(&bob.user_id));
+    bob.put(b, &path, json!({ "displayname": "Bob" })).await.ok();
+    // carol would rather not be listed.
+    let path = format!(
+        "/_matrix/client/v3/user/{}/account_data/org.hearth.discoverable",
+        enc(&carol.user_id)
+    );
+    carol.put(c, &path, json!({ "discoverable": false })).await.ok();
+
+    let listed = alice.get(a, "/_hearth/client/v1/peers").await.ok();
+    let peers = listed["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 2, "the two other servers, not this one: {listed}");
+    let of = |server: &Server| {
+        peers
+            .iter()
+            .find(|peer| peer["server_name"] == server.server_name().as_str())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        of(b)["users"],
+        json!([{ "user_id": bob.user_id, "displayname": "Bob", "avatar_url": null }])
+    );
+    assert_eq!(of(c)["users"], json!([]));
+
+    network.set_online(b, false);
+    let listed = alice.get(a, "/_hearth/client/v1/peers").await.ok();
+    assert_eq!(listed["peers"].as_array().unwrap().len(), 1, "{listed}");
+    let anonymous = common::request(a, "GET", "/_hearth/client/v1/peers", None, None).await;
+    assert_eq!(anonymous.status, 401);
 }

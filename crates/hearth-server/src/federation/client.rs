@@ -52,6 +52,32 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Sends a server-server request that ruma has no type for (Hearth's own endpoints) and
+    /// returns the response whatever its status.
+    pub(crate) async fn raw_federation_request(
+        &self,
+        destination: &ServerName,
+        method: http::Method,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<http::Response<Vec<u8>>> {
+        let body = match body {
+            Some(body) => serde_json::to_vec(body)
+                .map_err(|error| ServerError::Internal(error.to_string()))?,
+            None => Vec::new(),
+        };
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(|error| ServerError::Internal(error.to_string()))?;
+        sign_request(self.identity(), destination, &mut request)?;
+        self.federation().request(destination.to_owned(), request).await
+    }
+}
+
 /// What a remote refusal or a malformed answer means for whoever asked us.
 fn remote_error<E: std::fmt::Display>(
     destination: &ServerName,

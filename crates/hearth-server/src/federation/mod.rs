@@ -7,6 +7,7 @@ mod edu;
 mod events;
 mod keys;
 mod membership;
+mod peers;
 mod query;
 mod receive;
 pub(crate) mod sender;
@@ -15,10 +16,12 @@ mod visibility;
 use hearth_core::ruma::api::federation::discovery::get_server_version;
 
 pub(crate) use self::membership::join_candidates;
+pub(crate) use self::peers::PeerUsers;
 pub use self::{auth::sign_request, sender::DestinationStatus};
 use crate::{Server, error::Result, router::Router};
 
 pub(crate) fn routes(router: &mut Router) {
+    peers::routes(router);
     router.public(keys::get_server_keys);
     router.public(get_server_version);
     router.federated(query::get_profile_information);
