@@ -60,7 +60,17 @@ pub(crate) async fn start(
                     notified.destination_online(&name);
                 }
                 Event::Relay(state) => match (state.status, state.relayed) {
-                    (RelayStatus::Reserved, Some(relayed)) => println!("relay reserved: {relayed}"),
+                    (RelayStatus::Reserved, Some(relayed)) => {
+                        println!("relay reserved: {relayed}");
+                        // Reachable (again): retry our queues now and tell the servers we
+                        // share rooms with, whose queues for us may be deep in backoff.
+                        let server = notified.clone();
+                        tokio::spawn(async move {
+                            if let Err(error) = server.network_online().await {
+                                eprintln!("hearth-node: cannot resume federation: {error}");
+                            }
+                        });
+                    }
                     (RelayStatus::Disconnected, _) => {
                         eprintln!("hearth-node: lost the relay {}; reconnecting", state.relay);
                     }

@@ -236,7 +236,8 @@ impl Server {
     /// Answers a server-server request that arrived over a connection authenticated as `peer`
     /// (the host's libp2p connection, whose peer ID is `peer`'s key). A request signed as any
     /// other server is refused with 401 `M_UNAUTHORIZED`: a peer cannot pass off another
-    /// server's requests, even validly signed ones it relays.
+    /// server's requests, even validly signed ones it relays. Any request from `peer` also
+    /// shows it is online: what waits in its queue is sent now.
     pub async fn handle_from_peer(
         &self,
         peer: &ServerName,
@@ -253,6 +254,7 @@ impl Server {
                 header.origin
             )));
         }
+        self.heard_from(peer);
         self.handle(request).await
     }
 
