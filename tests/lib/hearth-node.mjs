@@ -18,6 +18,7 @@ const LOG_LINES_KEPT = 2_000;
 
 const SERVER_NAME_LINE = /^server name: ([0-9a-f]{64})$/;
 const LISTENING_LINE = /^listening on (http:\/\/[^\s/]+:\d+)\/?$/;
+const RELAY_RESERVED_LINE = /^relay reserved: /;
 
 /** Children still running and temp dirs still present, cleaned up even if a test times out and
  * the runner forces the process to exit (a SIGKILLed orphan would otherwise outlive the run). */
@@ -45,6 +46,9 @@ export function nodeBinaryPath() {
  * @property {string} dataDir
  * @property {() => Promise<void>} restart  SIGTERM, expect exit 0, start again on the same data
  * @property {() => Promise<void>} stop     SIGTERM, expect exit 0, remove the temp data dir
+ * @property {() => Promise<void>} halt     SIGTERM, expect exit 0, keep the data (see `resume`)
+ * @property {() => Promise<void>} resume   start again on the same data after `halt`
+ * @property {() => number} reservations    how many `relay reserved:` lines it has printed
  * @property {() => string} log             everything the process printed (last lines)
  * @property {() => number} pid             the running process's ID
  */
@@ -52,9 +56,12 @@ export function nodeBinaryPath() {
 /**
  * Starts hearth-node. Fails fast if the binary is missing.
  * @param {{dataDir?: string, openRegistration?: boolean, registrationToken?: string,
- *          maxUploadBytes?: number, startupTimeoutMs?: number, stopTimeoutMs?: number}} [opts]
+ *          maxUploadBytes?: number, relays?: string[], waitForRelay?: boolean,
+ *          startupTimeoutMs?: number, stopTimeoutMs?: number}} [opts]
  *   Without `dataDir` a fresh temp dir is made and removed by `stop()`. The two bounds default
- *   to 30 s and 10 s; the harness's own tests shorten them.
+ *   to 30 s and 10 s; the harness's own tests shorten them. `relays` are passed as `--relay`;
+ *   with `waitForRelay` every start (and restart) also waits, within the startup bound, for the
+ *   node's first `relay reserved:` line.
  * @returns {Promise<HearthNode>}
  */
 export async function startNode(opts = {}) {
@@ -81,13 +88,16 @@ export async function startNode(opts = {}) {
   if (registrationToken !== undefined) args.push("--registration-token", registrationToken);
   else if (openRegistration) args.push("--open-registration");
   if (maxUploadBytes !== undefined) args.push("--max-upload-bytes", String(maxUploadBytes));
+  for (const relay of opts.relays ?? []) args.push("--relay", relay);
+  bounds.waitForRelay = Boolean(opts.waitForRelay);
+  const counters = { reservations: 0 };
 
   /** Output of every run of this node, in order, so a failure shows the restarts too. */
   const logLines = [];
   const log = () => logLines.join("\n");
   let proc;
   try {
-    proc = await spawnReady(bin, args, logLines, bounds);
+    proc = await spawnReady(bin, args, logLines, bounds, counters);
   } catch (err) {
     if (ownsDir) await removeOwnedDir(dataDir);
     throw err;
@@ -101,9 +111,20 @@ export async function startNode(opts = {}) {
     log,
     /** The running process's ID (benchmarks read its peak memory from /proc). */
     pid: () => proc.child.pid,
+    reservations: () => counters.reservations,
     async restart() {
-      await terminate(proc, log, bounds);
-      proc = await spawnReady(bin, args, logLines, bounds);
+      await node.halt();
+      await node.resume();
+    },
+    async halt() {
+      if (!proc) throw new Error("hearth-node is not running");
+      const running = proc;
+      proc = null;
+      await terminate(running, log, bounds);
+    },
+    async resume() {
+      if (proc) throw new Error("hearth-node is already running");
+      proc = await spawnReady(bin, args, logLines, bounds, counters);
       // The identity lives in the data directory: a restart must not change the server's name.
       if (proc.serverName !== node.serverName) {
         throw new Error(
@@ -114,7 +135,8 @@ export async function startNode(opts = {}) {
     },
     async stop() {
       try {
-        await terminate(proc, log, bounds);
+        if (proc) await terminate(proc, log, bounds);
+        proc = null;
       } finally {
         if (ownsDir) await removeOwnedDir(dataDir);
       }
@@ -132,7 +154,7 @@ async function removeOwnedDir(dir) {
  * Spawns the binary and resolves once it has printed its server name and `listening on` line.
  * @returns {Promise<{child: import("node:child_process").ChildProcess, exited: Promise<{code: number|null, signal: string|null}>, baseUrl: string, serverName: string}>}
  */
-async function spawnReady(bin, args, logLines, { startupMs }) {
+async function spawnReady(bin, args, logLines, { startupMs, waitForRelay }, counters) {
   const keep = (stream, line) => {
     logLines.push(`[hearth-node ${stream}] ${line}`);
     if (logLines.length > LOG_LINES_KEPT) logLines.shift();
@@ -159,9 +181,23 @@ async function spawnReady(bin, args, logLines, { startupMs }) {
   createInterface({ input: child.stderr }).on("line", (line) => keep("stderr", line));
 
   let serverName;
+  let reserved;
+  const relayReserved = new Promise((resolve, reject) => {
+    reserved = resolve;
+    exited.then(({ code, signal }) =>
+      reject(
+        new Error(`hearth-node exited (code ${code}, signal ${signal}) before "relay reserved:"`),
+      ),
+    );
+  });
+  relayReserved.catch(() => {}); // awaited only with waitForRelay
   const ready = new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).on("line", (line) => {
       keep("stdout", line);
+      if (RELAY_RESERVED_LINE.test(line.trim())) {
+        counters.reservations += 1;
+        reserved();
+      }
       const name = SERVER_NAME_LINE.exec(line.trim());
       if (name) serverName = name[1];
       const listening = LISTENING_LINE.exec(line.trim());
@@ -179,14 +215,16 @@ async function spawnReady(bin, args, logLines, { startupMs }) {
   });
 
   let timer;
+  const awaited = waitForRelay ? `"listening on" and "relay reserved:"` : `"listening on"`;
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error(`hearth-node did not print "listening on" within ${startupMs} ms`)),
+      () => reject(new Error(`hearth-node did not print ${awaited} within ${startupMs} ms`)),
       startupMs,
     );
   });
   try {
     const baseUrl = await Promise.race([ready, timeout]);
+    if (waitForRelay) await Promise.race([relayReserved, timeout]);
     return { child, exited, baseUrl, serverName };
   } catch (err) {
     child.kill("SIGKILL");
