@@ -344,3 +344,32 @@ async fn a_client_lists_the_peers_online_and_their_public_users() {
     let anonymous = common::request(a, "GET", "/_hearth/client/v1/peers", None, None).await;
     assert_eq!(anonymous.status, 401);
 }
+
+#[tokio::test]
+async fn an_invite_from_another_server_can_be_declined() {
+    let (_network, servers) = network(2).await;
+    let (a, b) = (&servers[0], &servers[1]);
+    let alice = register(a, "alice").await;
+    let bob = register(b, "bob").await;
+    let room_id = alice.create_room(a, json!({ "name": "not for bob" })).await;
+    let invite = format!("/_matrix/client/v3/rooms/{}/invite", enc(&room_id));
+    alice.post(a, &invite, json!({ "user_id": bob.user_id })).await.ok();
+    eventually(b, &bob, "the invite", |sync| !sync["rooms"]["invite"][&room_id].is_null()).await;
+
+    bob.post(b, &format!("/_matrix/client/v3/rooms/{}/leave", enc(&room_id)), json!({})).await.ok();
+    let sync = bob.sync(b, None, "").await;
+    assert!(sync["rooms"]["invite"][&room_id].is_null(), "the invite is gone: {sync}");
+    // alice's server took the leave: bob is out of the room there too.
+    let state = alice
+        .get(
+            a,
+            &format!(
+                "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+                enc(&room_id),
+                enc(&bob.user_id)
+            ),
+        )
+        .await
+        .ok();
+    assert_eq!(state["membership"], "leave");
+}

@@ -169,6 +169,14 @@ pub(crate) async fn leave_room(
     match current.map(|record| record.membership) {
         None => return Err(ServerError::NotFound(format!("not a member of {}", request.room_id))),
         Some(membership) if membership == "leave" => return Ok(leave_room::v3::Response::new()),
+        Some(membership)
+            if membership == "invite" && !server.knows_room(&request.room_id).await? =>
+        {
+            server
+                .decline_remote_invite(&authed.user_id, &request.room_id, request.reason.as_deref())
+                .await?;
+            return Ok(leave_room::v3::Response::new());
+        }
         Some(_) => {}
     }
     server

@@ -255,6 +255,11 @@ impl Server {
         room_id: &RoomId,
         membership: &MembershipRecord,
     ) -> Result<LeftRoom> {
+        if !self.knows_room(room_id).await? {
+            // A declined invite to a room this server never joined: nothing to show but that
+            // the user is out of it.
+            return Ok(LeftRoom::new());
+        }
         let since = sync.since.map(|since| since.stream);
         let up_to = membership.stream.min(sync.now.stream);
         let (timeline, first_state) =

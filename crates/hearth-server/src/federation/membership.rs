@@ -12,7 +12,8 @@ use hearth_core::{
         CanonicalJsonValue, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedServerName, RoomId,
         RoomVersionId, ServerName, UInt, UserId,
         api::federation::membership::{
-            RawStrippedState, create_invite, create_join_event, prepare_join_event,
+            RawStrippedState, create_invite, create_join_event, create_leave_event,
+            prepare_join_event, prepare_leave_event,
         },
         events::{StateEventType, TimelineEventType},
     },
@@ -64,32 +65,7 @@ pub(crate) async fn create_join_event_template(
         )));
     }
     server.check_may_join(&request.room_id, user_id, &state).await?;
-
-    let mut builder = PduBuilder::new(
-        version,
-        Some(request.room_id.clone()),
-        user_id.clone(),
-        TimelineEventType::RoomMember,
-        crate::client::room::object(json!({ "membership": "join" }))?,
-        MilliSecondsSinceUnixEpoch(UInt::new_saturating(now_ms())),
-    );
-    builder.state_key = Some(user_id.to_string());
-    let auth_types = builder.auth_types()?;
-    let auth_events: Vec<&OwnedEventId> =
-        auth_types.iter().filter_map(|key| state.get(key)).collect();
-    // Capped at the largest depth JSON allows, which a remote server's event may have reached.
-    let depth = record.max_depth.saturating_add(1).min(u64::from(UInt::MAX));
-    let template = json!({
-        "room_id": request.room_id,
-        "sender": user_id,
-        "state_key": user_id,
-        "type": "m.room.member",
-        "content": { "membership": "join" },
-        "prev_events": record.extremities.iter().take(hearth_core::builder::MAX_PREV_EVENTS).collect::<Vec<_>>(),
-        "auth_events": auth_events,
-        "depth": depth,
-        "origin_server_ts": now_ms(),
-    });
+    let template = server.membership_template(&request.room_id, user_id, "join").await?;
     let mut response = prepare_join_event::v1::Response::new(to_raw(&template)?);
     response.room_version = Some(room_version_id(version)?);
     Ok(response)
@@ -149,6 +125,55 @@ pub(crate) async fn create_join_event(
             .collect(),
     );
     Ok(create_join_event::v2::Response::new(room_state))
+}
+
+/// `GET /_matrix/federation/v1/make_leave/{roomId}/{userId}`
+/// ([spec](https://spec.matrix.org/v1.16/server-server-api/#get_matrixfederationv1make_leaveroomiduserid)):
+/// a leave event template for a user of `origin` who is invited to or joined the room (how an
+/// invite is declined by a server that is not in the room).
+pub(crate) async fn create_leave_event_template(
+    server: Server,
+    origin: OwnedServerName,
+    request: prepare_leave_event::v1::Request,
+) -> Result<prepare_leave_event::v1::Response> {
+    let user_id = &request.user_id;
+    if user_id.server_name() != origin {
+        return Err(ServerError::Forbidden(format!("{origin} cannot act for {user_id}")));
+    }
+    let version = server.room_version(&request.room_id).await?;
+    let template = server.membership_template(&request.room_id, user_id, "leave").await?;
+    Ok(prepare_leave_event::v1::Response::new(Some(room_version_id(version)?), to_raw(&template)?))
+}
+
+/// `PUT /_matrix/federation/v2/send_leave/{roomId}/{eventId}`
+/// ([spec](https://spec.matrix.org/v1.16/server-server-api/#put_matrixfederationv2send_leaveroomideventid)):
+/// accepts the signed leave of a user of `origin` and sends it to the room's other servers.
+pub(crate) async fn create_leave_event(
+    server: Server,
+    origin: OwnedServerName,
+    request: create_leave_event::v2::Request,
+) -> Result<create_leave_event::v2::Response> {
+    let version = server.room_version(&request.room_id).await?;
+    let pdu = Pdu::parse(version, request.pdu.get().as_bytes())?;
+    if pdu.event_id() != request.event_id || pdu.room_id() != request.room_id {
+        return Err(ServerError::BadJson("the event does not match the request's path".into()));
+    }
+    if *pdu.kind() != TimelineEventType::RoomMember
+        || pdu.state_key() != Some(pdu.sender().as_str())
+        || membership_of(&pdu) != "leave"
+    {
+        return Err(ServerError::BadJson("send_leave takes the user's own leave event".into()));
+    }
+    if pdu.sender().server_name() != origin {
+        return Err(ServerError::Forbidden(format!("{origin} cannot act for {}", pdu.sender())));
+    }
+    match server.receive_pdu_forwarding(&origin, pdu).await? {
+        Outcome::Stored | Outcome::Known => Ok(create_leave_event::v2::Response::new()),
+        Outcome::SoftFailed => {
+            Err(ServerError::Forbidden("the leave is not allowed by the room's state".into()))
+        }
+        Outcome::Rejected(reason) => Err(ServerError::Forbidden(reason)),
+    }
 }
 
 /// `PUT /_matrix/federation/v2/invite/{roomId}/{eventId}`
@@ -218,6 +243,46 @@ pub(crate) async fn create_invite(
 }
 
 impl Server {
+    /// An unsigned `m.room.member` event template (`membership` for `user_id`, a user of
+    /// another server) on top of the room's current state, for that server to fill and sign.
+    async fn membership_template(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        membership: &str,
+    ) -> Result<Value> {
+        let (record, state) = self.current_state(room_id).await?;
+        let version = record.version.parse::<RoomVersion>()?;
+        let content = json!({ "membership": membership });
+        let mut builder = PduBuilder::new(
+            version,
+            Some(room_id.to_owned()),
+            user_id.to_owned(),
+            TimelineEventType::RoomMember,
+            crate::client::room::object(content.clone())?,
+            MilliSecondsSinceUnixEpoch(UInt::new_saturating(now_ms())),
+        );
+        builder.state_key = Some(user_id.to_string());
+        let auth_types = builder.auth_types()?;
+        let auth_events: Vec<&OwnedEventId> =
+            auth_types.iter().filter_map(|key| state.get(key)).collect();
+        // Capped at the largest depth JSON allows, which a remote server's event may have reached.
+        let depth = record.max_depth.saturating_add(1).min(u64::from(UInt::MAX));
+        let prev_events: Vec<&OwnedEventId> =
+            record.extremities.iter().take(hearth_core::builder::MAX_PREV_EVENTS).collect();
+        Ok(json!({
+            "room_id": room_id,
+            "sender": user_id,
+            "state_key": user_id,
+            "type": "m.room.member",
+            "content": content,
+            "prev_events": prev_events,
+            "auth_events": auth_events,
+            "depth": depth,
+            "origin_server_ts": now_ms(),
+        }))
+    }
+
     /// Refuses a join the room's rules forbid: banned, or not invited to a room that is not
     /// public. (The auth rules check the event itself again on `send_join`.)
     async fn check_may_join(
@@ -386,6 +451,23 @@ impl Server {
         room_id: &RoomId,
         template: &RawValue,
     ) -> Result<Pdu> {
+        let content = match self.store().user(user_id).await? {
+            Some(user) => join_content(&user),
+            None => json!({ "membership": "join" }),
+        };
+        self.sign_template(version, user_id, room_id, template, content)
+    }
+
+    /// Fills in a membership event template a resident server offered (our content, the time)
+    /// and signs it, after checking it is our user's own membership event.
+    fn sign_template(
+        &self,
+        version: RoomVersion,
+        user_id: &UserId,
+        room_id: &RoomId,
+        template: &RawValue,
+        content: Value,
+    ) -> Result<Pdu> {
         let mut object = hearth_core::json::parse_object(template.get().as_bytes())?;
         let is = |field: &str, value: &str| {
             object.get(field).and_then(CanonicalJsonValue::as_str) == Some(value)
@@ -396,14 +478,9 @@ impl Server {
             || !is("room_id", room_id.as_str())
         {
             return Err(ServerError::Unreachable(
-                "the join template is not our user's join".into(),
+                "the template is not our user's membership event".into(),
             ));
         }
-        let profile = self.store().user(user_id).await?;
-        let content = match &profile {
-            Some(user) => join_content(user),
-            None => json!({ "membership": "join" }),
-        };
         object.insert("content".into(), to_canonical(content)?);
         object.insert(
             "origin_server_ts".into(),
@@ -422,6 +499,61 @@ impl Server {
             version,
         )?;
         Ok(Pdu::from_canonical(version, object)?)
+    }
+
+    /// Declines an invite to a room this server is not in: a leave event through the inviting
+    /// server (`make_leave`, sign, `send_leave`), then the user's membership here is `leave`.
+    /// If that server cannot be reached the invite is still declined here (the user asked), and
+    /// the inviter's side keeps the invite until it expires from their view.
+    pub(crate) async fn decline_remote_invite(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let Some(record) = self.store().membership(user_id, room_id).await? else {
+            return Err(ServerError::NotFound(format!("not invited to {room_id}")));
+        };
+        let inviter_server = self
+            .store()
+            .event(record.event_id.as_str())
+            .await?
+            .and_then(|stored| serde_json::from_str::<Value>(stored.pdu.get()).ok())
+            .and_then(|invite| invite["sender"].as_str().and_then(|s| UserId::parse(s).ok()))
+            .map(|inviter| inviter.server_name().to_owned());
+        let mut leave_event = None;
+        if let Some(via) = inviter_server.filter(|via| via != self.server_name()) {
+            let request =
+                prepare_leave_event::v1::Request::new(room_id.to_owned(), user_id.to_owned());
+            if let Ok(template) = self.federation_request(&via, request).await {
+                let version = template
+                    .room_version
+                    .as_ref()
+                    .map(|version| version.as_str())
+                    .unwrap_or("1")
+                    .parse::<RoomVersion>()
+                    .map_err(|_| {
+                        ServerError::IncompatibleRoomVersion(format!(
+                            "{via} offers a room version this server does not support"
+                        ))
+                    })?;
+                let mut content = json!({ "membership": "leave" });
+                if let Some(reason) = reason {
+                    content["reason"] = json!(reason);
+                }
+                let leave =
+                    self.sign_template(version, user_id, room_id, &template.event, content)?;
+                let request = create_leave_event::v2::Request::new(
+                    room_id.to_owned(),
+                    leave.event_id().to_owned(),
+                    federation_json(&leave)?,
+                );
+                if self.federation_request(&via, request).await.is_ok() {
+                    leave_event = Some(leave);
+                }
+            }
+        }
+        self.store_declined_invite(user_id, room_id, leave_event.as_ref()).await
     }
 
     /// Invites a user of another server: our invite event, co-signed by their server, then

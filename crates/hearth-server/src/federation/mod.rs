@@ -29,6 +29,8 @@ pub(crate) fn routes(router: &mut Router) {
     router.federated(membership::create_join_event_template);
     router.federated(membership::create_join_event);
     router.federated(membership::create_invite);
+    router.federated(membership::create_leave_event_template);
+    router.federated(membership::create_leave_event);
     router.federated(query::get_room_information);
     router.federated(query::get_public_rooms);
     router.federated(query::get_public_rooms_filtered);

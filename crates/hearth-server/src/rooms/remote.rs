@@ -444,6 +444,45 @@ impl Server {
         Ok(())
     }
 
+    /// Records that a local user declined an invite to a room this server is not in: their
+    /// membership becomes `leave` (with the leave event, when the inviting server took one).
+    pub(crate) async fn store_declined_invite(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        leave: Option<&Pdu>,
+    ) -> Result<()> {
+        let _guard = self.write_lock().await;
+        let Some(previous) = self.store().membership(user_id, room_id).await? else {
+            return Ok(());
+        };
+        let mut txn = self.store().transaction();
+        let stream = txn.next_stream();
+        let event_id = match leave {
+            Some(leave) => {
+                let stored = StoredEvent {
+                    room_id: room_id.to_owned(),
+                    stream,
+                    pdu: raw(leave)?,
+                    state_before: 0,
+                    state_after: 0,
+                    redacted_by: None,
+                    transaction: None,
+                };
+                txn.put_event(leave.event_id().as_str(), &stored, false)?;
+                leave.event_id().to_owned()
+            }
+            // Nothing was sent: the membership still names the invite it ends.
+            None => previous.event_id,
+        };
+        let record =
+            MembershipRecord { membership: "leave".into(), event_id, stream, forgotten: false };
+        txn.set_membership(room_id, user_id, &record)?;
+        self.store().commit(txn).await?;
+        self.notifier().notify();
+        Ok(())
+    }
+
     /// Whether `room_id` is a room this server takes part in.
     pub(crate) async fn knows_room(&self, room_id: &RoomId) -> Result<bool> {
         Ok(self.store().room(room_id).await?.is_some())
