@@ -1,7 +1,7 @@
 // Divergence and healing across three federating hearth-node peers: two servers each change the
-// room's state while they cannot reach each other (B a power level, A the topic), so the room's
-// history forks; once both are back and a message from each side joins the branches, A, B and C
-// resolve the same state and hold the same events.
+// room's state while they cannot reach each other (A the topic and name, B a power level and the
+// topic), so the room's history forks; once both are back and a message from each side joins
+// the branches, A, B and C resolve the same state and hold the same events.
 
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
@@ -20,6 +20,8 @@ import { waitUntil } from "../lib/wait.mjs";
 
 const federationTest = federationSuite(3);
 const wait = { timeoutMs: FEDERATION_WAIT_MS };
+const TOPIC_A = "changed on A while B was away";
+const TOPIC_B = "changed on B while A was away";
 
 federationTest("concurrent state changes on two peers converge on all three", async (f) => {
   const [a, b, c] = f.nodes;
@@ -40,18 +42,19 @@ federationTest("concurrent state changes on two peers converge on all three", as
     );
   }
 
-  // B goes away; alice changes the topic; C sees it, B cannot.
+  // B goes away; alice changes the topic and the name; C sees them, B cannot.
   await stopClient(bob);
   await b.halt();
-  await alice.setRoomTopic(roomId, "changed on A while B was away");
+  await alice.setRoomTopic(roomId, TOPIC_A);
+  await alice.setRoomName(roomId, "renamed on A");
   await waitUntil(
-    "carol to see the new topic",
-    () => topicOf(carol, roomId) === "changed on A while B was away",
+    "carol to see the new topic and name",
+    () => topicOf(carol, roomId) === TOPIC_A && carol.getRoom(roomId).name === "renamed on A",
     wait,
   );
 
-  // A goes away too; B comes back and bob, who never saw the topic, changes the power levels:
-  // a branch concurrent with the topic change.
+  // A goes away too; B comes back and bob, who never saw those, changes the power levels and
+  // the topic: a branch concurrent with A's, and the topic is changed on both.
   await stopClient(alice);
   await a.halt();
   await b.resume();
@@ -63,6 +66,7 @@ federationTest("concurrent state changes on two peers converge on all three", as
     "B missed the topic change",
   );
   await bob.setPowerLevel(roomId, carolId, 50);
+  await bob.setRoomTopic(roomId, TOPIC_B);
   await waitUntil(
     "carol to see herself at power 50",
     () => carol.getRoom(roomId).getMember(carolId)?.powerLevel === 50,
@@ -78,7 +82,10 @@ federationTest("concurrent state changes on two peers converge on all three", as
   await sendAndSee(bob, roomId, "bob after the split", [alice, carol]);
 
   const everyone = [alice, bob, carol];
-  // Converged: the same resolved state (topic from A, power levels from B) on all three...
+  // Converged: the same resolved state on all three. The name is A's (unconflicted), the power
+  // levels B's (unconflicted), and the topic, set on both branches, B's: state resolution v2
+  // orders the conflicted topics by their power levels in the mainline, and B's follows bob's
+  // power level change, which comes after every power level event A's topic knows of.
   let states = [];
   await waitUntil(
     "A, B and C to hold the same room state",
@@ -90,7 +97,9 @@ federationTest("concurrent state changes on two peers converge on all three", as
   );
   for (const client of everyone) {
     const topic = await client.getStateEvent(roomId, "m.room.topic", "");
-    assert.equal(topic.topic, "changed on A while B was away", `${client.getUserId()}'s topic`);
+    assert.equal(topic.topic, TOPIC_B, `${client.getUserId()}'s topic`);
+    const name = await client.getStateEvent(roomId, "m.room.name", "");
+    assert.equal(name.name, "renamed on A", `${client.getUserId()}'s name`);
     const power = await client.getStateEvent(roomId, "m.room.power_levels", "");
     assert.equal(power.users[carolId], 50, `${client.getUserId()}'s power levels`);
     // (alice created the room: in room version 12 creators stand above power levels.)
