@@ -64,6 +64,45 @@ federationTest("a peer stops and restarts: it gets what it missed, is heard agai
   await sendAndSee(alice, roomId, "welcome back", [bob, carol]);
 });
 
+federationTest("a peer back while the sender is away catches up from a third", async (f) => {
+  const [a, b, c] = f.nodes;
+  const aliceUser = await newUser(a, "alice");
+  const { client: bob } = await newUser(b, "bob");
+  const carolUser = await newUser(c, "carol");
+  let alice = aliceUser.client;
+  let carol = carolUser.client;
+  const roomId = await createRoomAcross(alice, [bob, carol]);
+
+  // C goes away; alice's message reaches B; then A goes away too, still holding it for C.
+  await stopClient(carol);
+  await c.halt();
+  let cBack = false;
+  try {
+    await sendAndSee(alice, roomId, "alice while C is down", [bob]);
+    await stopClient(alice);
+    await a.halt();
+    try {
+      // C comes back. B has nothing queued for it: C asks B for the room's latest event
+      // (timestamp_to_event) and fills the gap before it (get_missing_events).
+      await c.resume();
+      cBack = true;
+      const back = Date.now();
+      carol = await startClient(c.baseUrl, carolUser.creds);
+      await waitForMessage(carol, roomId, "alice while C is down", {
+        timeoutMs: left(back + CATCH_UP_MS),
+      });
+      await sendAndSee(carol, roomId, "carol heard it from B", [bob]);
+    } finally {
+      await a.resume();
+    }
+  } finally {
+    if (!cBack) await c.resume();
+  }
+  alice = await startClient(a.baseUrl, aliceUser.creds);
+  await waitForMessage(alice, roomId, "carol heard it from B", wait);
+  await sendAndSee(alice, roomId, "alice is back too", [bob, carol]);
+});
+
 federationTest("the relay restarts mid-conversation: every message arrives", async (f) => {
   const { relay, nodes } = f;
   const [a, b, c] = nodes;

@@ -137,3 +137,87 @@ async fn a_server_back_online_is_sent_what_it_missed_at_once() {
     .await;
     assert_eq!(a.destination_status(b.server_name()).failures, 0);
 }
+
+#[tokio::test]
+async fn a_server_back_online_catches_up_from_a_third_when_the_sender_is_away() {
+    let (network, servers) = network(3).await;
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+    let alice = register(a, "alice").await;
+    let bob = register(b, "bob").await;
+    let carol = register(c, "carol").await;
+    let room_id = alice.create_room(a, json!({})).await;
+    let wait = Duration::from_secs(5);
+    for (server, user) in [(b, &bob), (c, &carol)] {
+        let invite = format!("/_matrix/client/v3/rooms/{}/invite", enc(&room_id));
+        alice.post(a, &invite, json!({ "user_id": user.user_id })).await.ok();
+        within(wait, server, user, "the invite", |sync| {
+            !sync["rooms"]["invite"][&room_id].is_null()
+        })
+        .await;
+        user.post(server, &format!("/_matrix/client/v3/join/{}", enc(&room_id)), json!({}))
+            .await
+            .ok();
+    }
+    alice.send_text(a, &room_id, "before").await;
+    for (server, user) in [(b, &bob), (c, &carol)] {
+        within(wait, server, user, "the first message", |sync| {
+            timeline_has(sync, &room_id, "before")
+        })
+        .await;
+    }
+
+    // C goes away; alice's message reaches B; then A goes away too, with it still queued for C.
+    network.set_online(c, false);
+    alice.send_text(a, &room_id, "while c was away").await;
+    within(wait, b, &bob, "the message", |sync| timeline_has(sync, &room_id, "while c was away"))
+        .await;
+    network.set_online(a, false);
+
+    // C comes back: B has nothing queued for it, but C asks B for the room's latest event
+    // (timestamp_to_event) and fills the gap before it (get_missing_events).
+    network.set_online(c, true);
+    c.network_online().await.unwrap();
+    within(wait, c, &carol, "the message sent while it was away", |sync| {
+        timeline_has(sync, &room_id, "while c was away")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn timestamp_to_event_finds_the_nearest_event_either_way() {
+    let server = common::server().await;
+    let alice = register(&server, "alice").await;
+    let initial_state = json!([{
+        "type": "m.room.history_visibility", "state_key": "",
+        "content": { "history_visibility": "world_readable" }
+    }]);
+    let room_id = alice.create_room(&server, json!({ "initial_state": initial_state })).await;
+    let first = alice.send_text(&server, &room_id, "first").await;
+    let last = alice.send_text(&server, &room_id, "last").await;
+    // Another server with no member in the room: it may read a world-readable room.
+    let remote = hearth_core::ServerIdentity::generate().unwrap();
+    let path = |ts: u64, dir: &str| {
+        format!("/_matrix/federation/v1/timestamp_to_event/{}?ts={ts}&dir={dir}", enc(&room_id))
+    };
+    let now =
+        u64::try_from(std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().as_millis() + 60_000)
+            .unwrap();
+
+    let latest = common::federation(&server, &remote, "GET", &path(now, "b"), None).await.ok();
+    assert_eq!(latest["event_id"], last.as_str());
+    let event = alice
+        .get(&server, &format!("/_matrix/client/v3/rooms/{}/event/{first}", enc(&room_id)))
+        .await
+        .ok();
+    let at_first = event["origin_server_ts"].as_u64().unwrap();
+    let forward = common::federation(&server, &remote, "GET", &path(at_first, "f"), None).await;
+    let forward = forward.ok();
+    // The earliest event at or after the first message's time: the first message, or an event
+    // of the room sent in the same millisecond.
+    assert_eq!(forward["origin_server_ts"].as_u64(), Some(at_first), "{forward}");
+    assert_eq!(common::federation(&server, &remote, "GET", &path(0, "b"), None).await.status, 404);
+    assert_eq!(
+        common::federation(&server, &remote, "GET", &path(now + 1, "f"), None).await.status,
+        404
+    );
+}

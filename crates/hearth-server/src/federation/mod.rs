@@ -1,6 +1,7 @@
 //! The server-server API, as other homeservers call it (over libp2p, through the host).
 
 mod auth;
+mod catch_up;
 mod client;
 mod devices;
 mod edu;
@@ -40,6 +41,7 @@ pub(crate) fn routes(router: &mut Router) {
     router.federated(events::get_event_authorization);
     router.federated(events::get_missing_events);
     router.federated(events::get_backfill);
+    router.federated(catch_up::get_event_by_timestamp);
     router.federated(devices::get_devices);
     router.federated(devices::get_keys);
     router.federated(devices::claim_keys);

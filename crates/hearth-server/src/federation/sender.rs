@@ -7,18 +7,13 @@
 //! acknowledged the transaction holding it. A destination seen online again (the host calls
 //! [`Server::destination_online`]) is retried at once instead of at the end of its backoff.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use event_listener::Event;
 use futures_util::future::{Either, select};
 use hearth_core::ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedServerName, OwnedTransactionId, OwnedUserId, ServerName, UInt,
-    api::federation::{discovery::get_server_version, transactions::send_transaction_message},
-    serde::Raw,
+    MilliSecondsSinceUnixEpoch, OwnedServerName, OwnedTransactionId, ServerName, UInt,
+    api::federation::transactions::send_transaction_message, serde::Raw,
 };
 use hearth_store::OutboundItem;
 use serde_json::value::RawValue;
@@ -31,9 +26,6 @@ const MAX_EDUS: usize = 100;
 /// The first retry after a failure, doubling up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// Local users whose rooms [`Server::network_online`] looks at: a Hearth server has a handful;
-/// beyond this many, the rest learn of our return through our queue or at their backoff.
-const MAX_LOCAL_USERS_ANNOUNCED: usize = 10_000;
 
 /// Which destinations have a sender task running.
 #[derive(Default)]
@@ -96,48 +88,6 @@ impl Server {
             sender.woken = true;
             sender.wake.notify(usize::MAX);
         }
-    }
-
-    /// The host is reachable (again): at start, or when its network came back (a relay
-    /// reservation made again). Everything queued is tried now rather than at the end of its
-    /// backoff, and every server sharing a joined room with a local user is told we are here,
-    /// by one signed request (`GET /_matrix/federation/v1/version`): what those servers queued
-    /// for us while we were away then comes at once (see [`Server::heard_from`]) instead of at
-    /// the end of their backoff, which grows to minutes over a long absence.
-    pub async fn network_online(&self) -> Result<()> {
-        self.resume_senders().await?;
-        for destination in self.servers_sharing_rooms().await? {
-            let server = self.clone();
-            self.runtime().spawn(Box::pin(async move {
-                // Only the contact matters: a server that is not up either will be told by
-                // our own queue, or will tell us when it comes back.
-                let request = get_server_version::v1::Request::new();
-                let _ = server.federation_request(&destination, request).await;
-            }));
-        }
-        Ok(())
-    }
-
-    /// Every other server with a user joined to a room a local user is joined to.
-    async fn servers_sharing_rooms(&self) -> Result<BTreeSet<OwnedServerName>> {
-        let mut servers = BTreeSet::new();
-        let mut rooms = BTreeSet::new();
-        for (user_id, _) in self.store().users(MAX_LOCAL_USERS_ANNOUNCED).await? {
-            let Ok(user_id) = OwnedUserId::try_from(user_id) else { continue };
-            for (room_id, membership) in self.store().memberships(&user_id).await? {
-                if membership.membership == "join" {
-                    rooms.insert(room_id);
-                }
-            }
-        }
-        for room_id in rooms {
-            for member in self.joined_members(&room_id).await?.iter() {
-                if member.server_name() != self.server_name() {
-                    servers.insert(member.server_name().to_owned());
-                }
-            }
-        }
-        Ok(servers)
     }
 
     /// Starts the senders of every destination with queued items (after a restart).
