@@ -46,11 +46,15 @@ function xtaskBinary() {
 }
 
 /**
- * Serves the built app (web/dist) on a free loopback port.
+ * Serves the built app (web/dist) on a free loopback port; its pages federate through `relays`
+ * (WebSocket multiaddrs) by default.
+ * @param {{relays?: string[]}} [opts]
  * @returns {Promise<{url: string, stop: () => void}>}
  */
-export async function serveApp() {
-  const child = spawn(xtaskBinary(), ["serve", "--port", "0"], {
+export async function serveApp(opts = {}) {
+  const args = ["serve", "--port", "0"];
+  for (const relay of opts.relays ?? []) args.push("--relay", relay);
+  const child = spawn(xtaskBinary(), args, {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -18,6 +18,8 @@ const LOG_LINES_KEPT = 2_000;
 
 /** The TCP address, not the WebSocket one: native peers dial TCP. */
 const TCP_LISTENING_LINE = /^listening on (\/ip4\/127\.0\.0\.1\/tcp\/(\d+)\/p2p\/\w+)$/;
+/** The WebSocket address, which browsers dial. */
+const WS_LISTENING_LINE = /^listening on (\/ip4\/127\.0\.0\.1\/tcp\/(\d+)\/ws\/p2p\/\w+)$/;
 
 const liveChildren = new Set();
 const ownedDirs = new Set();
@@ -38,6 +40,7 @@ export function relayBinaryPath() {
 /**
  * @typedef {object} Relay
  * @property {string} address   the TCP multiaddr with `/p2p/<relay peer id>`, for `--relay`
+ * @property {string | null} websocket  the WebSocket multiaddr, for browsers (`{websocket: true}`)
  * @property {() => Promise<void>} stop     SIGTERM, expect exit 0 (the key is kept)
  * @property {() => Promise<void>} start    start again: same port, same key, same address
  * @property {() => Promise<void>} restart  stop, then start
@@ -46,10 +49,12 @@ export function relayBinaryPath() {
  */
 
 /**
- * Starts hearth-rendezvous listening on TCP on 127.0.0.1 (a free port), with a fresh key.
+ * Starts hearth-rendezvous listening on TCP on 127.0.0.1 (a free port), with a fresh key; with
+ * `websocket`, on WebSocket too (for browsers).
+ * @param {{websocket?: boolean}} [opts]
  * @returns {Promise<Relay>}
  */
-export async function startRelay() {
+export async function startRelay(opts = {}) {
   const bin = relayBinaryPath();
   try {
     accessSync(bin, constants.X_OK);
@@ -66,14 +71,18 @@ export async function startRelay() {
   const log = () => logLines.join("\n");
 
   let port = 0;
+  let wsPort = 0;
   let proc = null;
   const launch = async () => {
     const args = ["--listen-tcp", `/ip4/127.0.0.1/tcp/${port}`, "--key", keyFile];
+    if (opts.websocket) args.push("--listen-ws", `/ip4/127.0.0.1/tcp/${wsPort}/ws`);
     proc = await spawnReady(bin, args, logLines);
     return proc.address;
   };
   const address = await launch();
+  const websocket = proc.websocket ?? null;
   port = Number(TCP_LISTENING_LINE.exec(`listening on ${address}`)[2]);
+  if (websocket) wsPort = Number(WS_LISTENING_LINE.exec(`listening on ${websocket}`)[2]);
 
   const stop = async () => {
     if (!proc) return;
@@ -85,6 +94,7 @@ export async function startRelay() {
   /** @type {Relay} */
   const relay = {
     address,
+    websocket,
     log,
     stop,
     async start() {
@@ -132,11 +142,14 @@ async function spawnReady(bin, args, logLines) {
   createInterface({ input: child.stderr }).on("line", (line) => keep("stderr", line));
 
   let address;
+  let websocket;
   const ready = new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).on("line", (line) => {
       keep("stdout", line);
       const tcp = TCP_LISTENING_LINE.exec(line.trim());
       if (tcp) address = tcp[1];
+      const ws = WS_LISTENING_LINE.exec(line.trim());
+      if (ws) websocket = ws[1];
       if (line.trim() !== "ready") return;
       if (!address) reject(new Error("the relay printed `ready` without a TCP address"));
       else resolve(address);
@@ -157,7 +170,8 @@ async function spawnReady(bin, args, logLines) {
     );
   });
   try {
-    return { child, exited, address: await Promise.race([ready, timeout]) };
+    const address = await Promise.race([ready, timeout]);
+    return { child, exited, address, websocket };
   } catch (err) {
     child.kill("SIGKILL");
     await exited;

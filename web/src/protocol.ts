@@ -86,7 +86,12 @@ export const NO_TAB_SERVING = 'No Hearth tab is serving this homeserver: open th
 
 /** The paths the homeserver answers; everything else is the app itself. */
 export function isMatrixPath(pathname: string): boolean {
-  return pathname.startsWith('/_matrix/') || pathname.startsWith('/.well-known/matrix/');
+  return (
+    pathname.startsWith('/_matrix/') ||
+    pathname.startsWith('/.well-known/matrix/') ||
+    // Hearth's own client endpoints (the peers online at the relays).
+    pathname.startsWith('/_hearth/')
+  );
 }
 
 /** A Matrix JSON error response (`M_UNKNOWN`), by default "no tab serves" with 503. */

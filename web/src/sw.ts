@@ -1,6 +1,6 @@
 // Hearth's service worker: a thin, restartable router. It does not run the homeserver (a
 // service worker is killed when idle and has no WebRTC); the serving tab does. It forwards
-// `/_matrix/*` and `/.well-known/matrix/*` to that tab over a MessageChannel, answers 503 with a
+// `/_matrix/*`, `/.well-known/matrix/*` and `/_hearth/*` to that tab over a MessageChannel, answers 503 with a
 // Matrix error when no tab serves, and caches the app shell so the page opens offline.
 //
 // Built as a classic script (IIFE) with no runtime imports, so every browser can run it.

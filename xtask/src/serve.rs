@@ -129,7 +129,11 @@ fn respond(dir: &Path, method: &str, target: &str) -> Response {
     };
     match std::fs::read(&path) {
         Ok(body) => Response { status: "200 OK", content_type: mime_type(&path), body },
-        Err(_) if target.starts_with("/_matrix/") || target.starts_with("/.well-known/matrix/") => {
+        Err(_)
+            if target.starts_with("/_matrix/")
+                || target.starts_with("/.well-known/matrix/")
+                || target.starts_with("/_hearth/") =>
+        {
             // Matrix requests reach this server only when no service worker intercepted them.
             Response {
                 status: "503 Service Unavailable",
