@@ -76,9 +76,22 @@ impl Network {
         let notified = server.clone();
         spawn_local(async move {
             while let Some(event) = events.next().await {
-                // Whatever is queued for a server that shows up can go now.
-                if let Event::PeerConnected(name) | Event::PeerDiscovered(name) = event {
-                    notified.destination_online(&name);
+                match event {
+                    // Whatever is queued for a server that shows up can go now.
+                    Event::PeerConnected(name) | Event::PeerDiscovered(name) => {
+                        notified.destination_online(&name);
+                    }
+                    // Reachable (again): retry our queues now, tell the servers we share rooms
+                    // with, and catch up on what they sent while we were away.
+                    Event::Relay(state) if state.status == RelayStatus::Reserved => {
+                        let server = notified.clone();
+                        spawn_local(async move {
+                            // A failed catch-up is retried at the next reservation; the queues
+                            // retry on their own.
+                            let _ = server.network_online().await;
+                        });
+                    }
+                    _ => {}
                 }
             }
         });
