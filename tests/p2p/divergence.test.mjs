@@ -27,9 +27,10 @@ federationTest("concurrent state changes on two peers converge on all three", as
   const [a, b, c] = f.nodes;
   const aliceUser = await newUser(a, "alice");
   const bobUser = await newUser(b, "bob");
-  const { client: carol } = await newUser(c, "carol");
+  const carolUser = await newUser(c, "carol");
   let alice = aliceUser.client;
   let bob = bobUser.client;
+  let carol = carolUser.client;
   const [bobId, carolId] = [bob, carol].map((client) => client.getUserId());
   const roomId = await createRoomAcross(alice, [bob, carol]);
 
@@ -53,10 +54,13 @@ federationTest("concurrent state changes on two peers converge on all three", as
     wait,
   );
 
-  // A goes away too; B comes back and bob, who never saw those, changes the power levels and
-  // the topic: a branch concurrent with A's, and the topic is changed on both.
+  // A and C go away too (with C up, B would catch up from it on its return); B comes back
+  // alone and bob, who never saw A's changes, changes the power levels and the topic: a branch
+  // concurrent with A's, and the topic is changed on both.
   await stopClient(alice);
   await a.halt();
+  await stopClient(carol);
+  await c.halt();
   await b.resume();
   bob = await startClient(b.baseUrl, bobUser.creds);
   await waitForMembership(bob, roomId, "join");
@@ -67,17 +71,15 @@ federationTest("concurrent state changes on two peers converge on all three", as
   );
   await bob.setPowerLevel(roomId, carolId, 50);
   await bob.setRoomTopic(roomId, TOPIC_B);
-  await waitUntil(
-    "carol to see herself at power 50",
-    () => carol.getRoom(roomId).getMember(carolId)?.powerLevel === 50,
-    wait,
-  );
 
-  // A comes back; a message from each side has both branches' tips among its prev events
-  // once the queues have crossed.
+  // A and C come back; a message from each side has both branches' tips among its prev events
+  // once the queues (and catch-up) have crossed.
   await a.resume();
+  await c.resume();
   alice = await startClient(a.baseUrl, aliceUser.creds);
+  carol = await startClient(c.baseUrl, carolUser.creds);
   await waitForMembership(alice, roomId, "join");
+  await waitForMembership(carol, roomId, "join");
   await sendAndSee(alice, roomId, "alice after the split", [bob, carol]);
   await sendAndSee(bob, roomId, "bob after the split", [alice, carol]);
 
