@@ -373,3 +373,26 @@ async fn an_invite_from_another_server_can_be_declined() {
         .ok();
     assert_eq!(state["membership"], "leave");
 }
+
+#[tokio::test]
+async fn presence_crosses_to_servers_sharing_a_room() {
+    let (_network, servers) = network(2).await;
+    let (a, b) = (&servers[0], &servers[1]);
+    let (alice, bob, room_id) = shared_room(&servers).await;
+    eventually(a, &alice, "bob's join", |sync| {
+        sync["rooms"]["join"][&room_id]["summary"]["m.joined_member_count"] == 2
+    })
+    .await;
+    let path = format!("/_matrix/client/v3/presence/{}/status", enc(&bob.user_id));
+    bob.put(b, &path, json!({ "presence": "unavailable", "status_msg": "at lunch" })).await.ok();
+    eventually(a, &alice, "bob's presence", |sync| {
+        sync["presence"]["events"].as_array().is_some_and(|events| {
+            events.iter().any(|event| {
+                event["sender"] == bob.user_id.as_str()
+                    && event["content"]["presence"] == "unavailable"
+                    && event["content"]["status_msg"] == "at lunch"
+            })
+        })
+    })
+    .await;
+}

@@ -229,12 +229,57 @@ impl Server {
         }
         entry.last_active_ts = now_ms();
         entry.changed = position;
+        let content = presence_content(entry);
+        drop(ephemeral);
+        self.notifier().notify();
+        if self.is_local(user_id) {
+            // Other servers sharing a room with the user hear of it (queued in the background:
+            // presence is best effort and must not slow the request that set it).
+            let server = self.clone();
+            let user_id = user_id.to_owned();
+            self.runtime().spawn(Box::pin(async move {
+                let _ = server.send_presence(&user_id, content).await;
+            }));
+        }
+    }
+
+    /// Presence of another server's user, from its `m.presence` EDU. At most
+    /// `MAX_REMOTE_PRESENCE` other servers' users are kept; beyond, new ones are not shown.
+    pub(crate) fn set_remote_presence(
+        &self,
+        user_id: &UserId,
+        state: PresenceState,
+        status_msg: Option<String>,
+        last_active_ago: u64,
+    ) {
+        let mut ephemeral = self.ephemeral();
+        if !ephemeral.presence.contains_key(user_id) {
+            let remote = ephemeral.presence.keys().filter(|user| !self.is_local(user)).count();
+            if remote >= MAX_REMOTE_PRESENCE {
+                return;
+            }
+        }
+        let position = self.notifier().advance_ephemeral();
+        ephemeral.presence.insert(
+            user_id.to_owned(),
+            Presence {
+                state,
+                status_msg,
+                last_active_ts: now_ms().saturating_sub(last_active_ago),
+                changed: position,
+            },
+        );
         drop(ephemeral);
         self.notifier().notify();
     }
 }
 
-fn presence_event(user_id: &UserId, presence: &Presence) -> Value {
+/// Other servers' users whose presence is kept in memory.
+const MAX_REMOTE_PRESENCE: usize = 10_000;
+
+/// A presence as the `content` of an `m.presence` event (and of the EDU's `push` entries,
+/// with the user ID added).
+fn presence_content(presence: &Presence) -> Value {
     let mut content = json!({
         "presence": presence.state.as_str(),
         "last_active_ago": now_ms().saturating_sub(presence.last_active_ts),
@@ -243,7 +288,11 @@ fn presence_event(user_id: &UserId, presence: &Presence) -> Value {
     if let Some(status) = &presence.status_msg {
         content["status_msg"] = json!(status);
     }
-    json!({ "type": "m.presence", "sender": user_id, "content": content })
+    content
+}
+
+fn presence_event(user_id: &UserId, presence: &Presence) -> Value {
+    json!({ "type": "m.presence", "sender": user_id, "content": presence_content(presence) })
 }
 
 /// `PUT /_matrix/client/v3/rooms/{roomId}/typing/{userId}`

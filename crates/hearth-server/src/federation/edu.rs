@@ -43,6 +43,22 @@ struct DeviceListUpdate {
     user_id: OwnedUserId,
 }
 
+#[derive(Deserialize)]
+struct PresenceUpdate {
+    push: Vec<UserPresence>,
+}
+
+#[derive(Deserialize)]
+struct UserPresence {
+    user_id: OwnedUserId,
+    presence: hearth_core::ruma::presence::PresenceState,
+    status_msg: Option<String>,
+    last_active_ago: Option<u64>,
+}
+
+/// Users one `m.presence` EDU may update; the rest are ignored.
+const MAX_PRESENCE_PER_EDU: usize = 100;
+
 /// How long a remote typing notification lasts: the spec's EDU has no timeout, so a lost
 /// "stopped typing" must not leave the user typing for ever.
 const REMOTE_TYPING_MS: u64 = 30_000;
@@ -160,10 +176,63 @@ impl Server {
                 self.store().commit(txn).await?;
                 self.notifier().notify();
             }
-            // Presence and anything newer: not kept from other servers yet.
+            "m.presence" => {
+                let update: PresenceUpdate = serde_json::from_str(content).map_err(bad)?;
+                for user in update.push.into_iter().take(MAX_PRESENCE_PER_EDU) {
+                    if user.user_id.server_name() != origin
+                        || !self.shares_a_room(&user.user_id).await?
+                    {
+                        continue;
+                    }
+                    self.set_remote_presence(
+                        &user.user_id,
+                        user.presence,
+                        user.status_msg,
+                        user.last_active_ago.unwrap_or(0),
+                    );
+                }
+            }
+            // Anything newer is ignored, as the spec asks of unknown EDUs.
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether another server's user is joined to a room this server is in.
+    async fn shares_a_room(&self, user_id: &UserId) -> Result<bool> {
+        Ok(self
+            .store()
+            .memberships(user_id)
+            .await?
+            .iter()
+            .any(|(_, record)| record.membership == "join"))
+    }
+
+    /// Tells every other server sharing a room with a local user of their new presence.
+    pub(crate) async fn send_presence(&self, user_id: &UserId, mut content: Value) -> Result<()> {
+        content["user_id"] = serde_json::json!(user_id);
+        let mut servers = std::collections::BTreeSet::new();
+        for (room_id, membership) in self.store().memberships(user_id).await? {
+            if membership.membership != "join" {
+                continue;
+            }
+            for member in self.joined_members(&room_id).await?.iter() {
+                if member.server_name() != self.server_name() {
+                    servers.insert(member.server_name().to_owned());
+                }
+            }
+        }
+        if servers.is_empty() {
+            return Ok(());
+        }
+        let content = serde_json::value::to_raw_value(&serde_json::json!({ "push": [content] }))
+            .map_err(|error| ServerError::Internal(error.to_string()))?;
+        let item = hearth_store::OutboundItem::Edu { edu_type: "m.presence".into(), content };
+        let mut txn = self.store().transaction();
+        for server in &servers {
+            txn.queue_outbound(server.as_str(), &item)?;
+        }
+        self.commit(txn).await
     }
 
     async fn is_joined(&self, user_id: &UserId, room_id: &OwnedRoomId) -> Result<bool> {
