@@ -26,6 +26,11 @@ impl Federation for P2pFederation {
                 .map_err(|error| ServerError::Unreachable(error.to_string()))
         })
     }
+
+    fn peers(&self) -> BoxFuture<'static, Vec<OwnedServerName>> {
+        let node = self.0.clone();
+        Box::pin(async move { node.peers().await })
+    }
 }
 
 /// Starts the p2p node with the server's key, connects it to `server` both ways and prints
