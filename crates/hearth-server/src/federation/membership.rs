@@ -80,30 +80,9 @@ pub(crate) async fn create_join_event(
     origin: OwnedServerName,
     request: create_join_event::v2::Request,
 ) -> Result<create_join_event::v2::Response> {
-    let version = server.room_version(&request.room_id).await?;
-    let pdu = Pdu::parse(version, request.pdu.get().as_bytes())?;
-    if pdu.event_id() != request.event_id || pdu.room_id() != request.room_id {
-        return Err(ServerError::BadJson("the event does not match the request's path".into()));
-    }
-    if *pdu.kind() != TimelineEventType::RoomMember
-        || pdu.state_key() != Some(pdu.sender().as_str())
-        || membership_of(&pdu) != "join"
-    {
-        return Err(ServerError::BadJson("send_join takes the joining user's join event".into()));
-    }
-    if pdu.sender().server_name() != origin {
-        return Err(ServerError::Forbidden(format!("{origin} cannot join {}", pdu.sender())));
-    }
-    let outcome = server.receive_pdu_forwarding(&origin, pdu.clone()).await?;
-    match outcome {
-        Outcome::Stored | Outcome::Known => {}
-        Outcome::SoftFailed => {
-            return Err(ServerError::Forbidden(
-                "the join is not allowed by the room's state".into(),
-            ));
-        }
-        Outcome::Rejected(reason) => return Err(ServerError::Forbidden(reason)),
-    }
+    let pdu = server
+        .accept_own_membership(&origin, &request.room_id, &request.event_id, &request.pdu, "join")
+        .await?;
     let stored = server
         .store()
         .event(pdu.event_id().as_str())
@@ -153,27 +132,10 @@ pub(crate) async fn create_leave_event(
     origin: OwnedServerName,
     request: create_leave_event::v2::Request,
 ) -> Result<create_leave_event::v2::Response> {
-    let version = server.room_version(&request.room_id).await?;
-    let pdu = Pdu::parse(version, request.pdu.get().as_bytes())?;
-    if pdu.event_id() != request.event_id || pdu.room_id() != request.room_id {
-        return Err(ServerError::BadJson("the event does not match the request's path".into()));
-    }
-    if *pdu.kind() != TimelineEventType::RoomMember
-        || pdu.state_key() != Some(pdu.sender().as_str())
-        || membership_of(&pdu) != "leave"
-    {
-        return Err(ServerError::BadJson("send_leave takes the user's own leave event".into()));
-    }
-    if pdu.sender().server_name() != origin {
-        return Err(ServerError::Forbidden(format!("{origin} cannot act for {}", pdu.sender())));
-    }
-    match server.receive_pdu_forwarding(&origin, pdu).await? {
-        Outcome::Stored | Outcome::Known => Ok(create_leave_event::v2::Response::new()),
-        Outcome::SoftFailed => {
-            Err(ServerError::Forbidden("the leave is not allowed by the room's state".into()))
-        }
-        Outcome::Rejected(reason) => Err(ServerError::Forbidden(reason)),
-    }
+    server
+        .accept_own_membership(&origin, &request.room_id, &request.event_id, &request.pdu, "leave")
+        .await?;
+    Ok(create_leave_event::v2::Response::new())
 }
 
 /// `PUT /_matrix/federation/v2/invite/{roomId}/{eventId}`
@@ -281,6 +243,46 @@ impl Server {
             "depth": depth,
             "origin_server_ts": now_ms(),
         }))
+    }
+
+    /// Takes a user's own signed membership event (`membership`: `join` or `leave`) sent by
+    /// their server `origin` through `send_join`/`send_leave`: it must be the event the path
+    /// names, that user's own, for a user of `origin`; it is then handled like any incoming
+    /// event and, once stored, sent on to the room's other servers.
+    async fn accept_own_membership(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        event_id: &hearth_core::ruma::EventId,
+        raw: &RawValue,
+        membership: &str,
+    ) -> Result<Pdu> {
+        let version = self.room_version(room_id).await?;
+        let pdu = Pdu::parse(version, raw.get().as_bytes())?;
+        if pdu.event_id() != event_id || pdu.room_id() != room_id {
+            return Err(ServerError::BadJson("the event does not match the request's path".into()));
+        }
+        if *pdu.kind() != TimelineEventType::RoomMember
+            || pdu.state_key() != Some(pdu.sender().as_str())
+            || membership_of(&pdu) != membership
+        {
+            return Err(ServerError::BadJson(format!(
+                "expected the user's own {membership} event"
+            )));
+        }
+        if pdu.sender().server_name() != origin {
+            return Err(ServerError::Forbidden(format!(
+                "{origin} cannot act for {}",
+                pdu.sender()
+            )));
+        }
+        match self.receive_pdu_forwarding(origin, pdu.clone()).await? {
+            Outcome::Stored | Outcome::Known => Ok(pdu),
+            Outcome::SoftFailed => Err(ServerError::Forbidden(format!(
+                "the {membership} is not allowed by the room's state"
+            ))),
+            Outcome::Rejected(reason) => Err(ServerError::Forbidden(reason)),
+        }
     }
 
     /// Refuses a join the room's rules forbid: banned, or not invited to a room that is not
