@@ -15,10 +15,13 @@ import {
 import { waitForMembership, waitForMessage } from "../lib/rooms.mjs";
 import { waitUntil } from "../lib/wait.mjs";
 
-/** How long the conversation goes quiet while a peer (or the relay) is away. Long enough that
+/** How long the conversation goes quiet while a peer is away. Long enough that
  * the senders' retries to the missing peer back off past 10 s (0.5 s doubling, from the last
  * message queued), so that a return noticed only at the next retry would miss CATCH_UP_MS. */
 const QUIET_MS = 10_000;
+/** How long the relay stays down after the last send: every sender has failed and backs off.
+ * (Longer only waits for the nodes' own reconnect backoff, up to 30 s, before they reserve.) */
+const RELAY_DOWN_MS = 2_000;
 /** Once back, what was missed must arrive within this: the returning server announces itself
  * and the others' queues retry at once. */
 const CATCH_UP_MS = 3_000;
@@ -123,7 +126,7 @@ federationTest("the relay restarts mid-conversation: every message arrives", asy
       await from.sendTextMessage(roomId, body);
       during.push(body);
     }
-    await sleep(QUIET_MS);
+    await sleep(RELAY_DOWN_MS);
   } finally {
     await relay.start(); // same port, same key: the address the nodes were given
   }
