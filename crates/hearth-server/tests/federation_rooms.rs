@@ -1,93 +1,16 @@
 //! Rooms across servers, in process: two or three homeservers whose federation requests reach
-//! each other's `Server::handle` directly (the hosts carry them over libp2p; see the native
-//! and browser end-to-end tests for that). Invites, joins, messages both ways, typing and
-//! receipts, and a server that was unreachable catching up.
+//! each other's `Server::handle_from_peer` directly (the hosts carry them over libp2p; see the
+//! native and browser end-to-end tests for that). Invites, joins, declines, messages both ways,
+//! typing, receipts, presence, the peer list, and a server that was unreachable catching up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
-use common::{User, enc, register};
-use hearth_core::{platform::BoxFuture, ruma::OwnedServerName};
-use hearth_server::{Federation, Server, ServerError};
+use common::{User, enc, network::network, register};
+use hearth_server::Server;
 use serde_json::{Value, json};
-
-/// Servers that reach each other in memory; any of them can be switched off.
-#[derive(Default)]
-struct Network {
-    servers: Mutex<BTreeMap<OwnedServerName, (Server, bool)>>,
-}
-
-impl Network {
-    fn set_online(&self, server: &Server, online: bool) {
-        let mut servers = self.servers.lock().unwrap();
-        servers.get_mut(server.server_name()).unwrap().1 = online;
-    }
-}
-
-struct Link {
-    network: Arc<Network>,
-    from: OwnedServerName,
-}
-
-impl Federation for Link {
-    fn request(
-        &self,
-        destination: OwnedServerName,
-        request: http::Request<Vec<u8>>,
-    ) -> BoxFuture<'static, Result<http::Response<Vec<u8>>, ServerError>> {
-        let network = self.network.clone();
-        let from = self.from.clone();
-        Box::pin(async move {
-            let target = {
-                let servers = network.servers.lock().unwrap();
-                let from_online = servers.get(&from).is_some_and(|(_, online)| *online);
-                match servers.get(&destination) {
-                    Some((server, true)) if from_online => Some(server.clone()),
-                    _ => None,
-                }
-            };
-            match target {
-                Some(server) => Ok(server.handle(request).await),
-                None => Err(ServerError::Unreachable(format!("{destination} is offline"))),
-            }
-        })
-    }
-
-    fn peers(&self) -> BoxFuture<'static, Vec<OwnedServerName>> {
-        let network = self.network.clone();
-        Box::pin(async move {
-            let servers = network.servers.lock().unwrap();
-            servers
-                .iter()
-                .filter(|(_, (_, online))| *online)
-                .map(|(name, _)| name.clone())
-                .collect()
-        })
-    }
-}
-
-async fn network(count: usize) -> (Arc<Network>, Vec<Server>) {
-    let network = Arc::new(Network::default());
-    let mut servers = Vec::new();
-    for _ in 0..count {
-        let server = common::server().await;
-        network
-            .servers
-            .lock()
-            .unwrap()
-            .insert(server.server_name().to_owned(), (server.clone(), true));
-        let link = Link { network: network.clone(), from: server.server_name().to_owned() };
-        server.set_federation(Arc::new(link)).await.unwrap();
-        servers.push(server);
-    }
-    (network, servers)
-}
 
 /// Polls `user`'s sync until `found` says yes (5 s at most).
 async fn eventually(

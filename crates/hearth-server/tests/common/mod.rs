@@ -1,6 +1,8 @@
 //! A homeserver on the memory store and a small client for handler tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod network;
+
 use std::{sync::Arc, time::Duration};
 
 use hearth_core::platform::BoxFuture;
