@@ -26,7 +26,7 @@ pub use self::{
     auth::Authed,
     error::ServerError,
     federation::{DestinationStatus, sign_request},
-    platform::{Federation, Runtime},
+    platform::{Federation, NoFederation, Runtime},
 };
 use self::{
     notifier::Notifier,

@@ -41,8 +41,8 @@ pub trait Federation: SendOutsideWasm + SyncOutsideWasm + 'static {
     }
 }
 
-/// The federation of a host with no network: every server is unreachable.
-pub(crate) struct NoFederation;
+/// The federation of a host with no network (or no longer): every server is unreachable.
+pub struct NoFederation;
 
 impl Federation for NoFederation {
     fn request(

@@ -7,7 +7,7 @@ use std::{cell::RefCell, rc::Rc, sync::Arc};
 use futures_util::StreamExt;
 use hearth_core::{platform::BoxFuture, ruma::OwnedServerName};
 use hearth_p2p::{Event, InboundRequest, Multiaddr, Node, RelayState, RelayStatus, Started};
-use hearth_server::{Federation, Server, ServerError};
+use hearth_server::{Federation, NoFederation, Server, ServerError};
 use wasm_bindgen_futures::spawn_local;
 
 /// `hearth_server`'s way out to other servers, over the node.
@@ -30,21 +30,6 @@ impl Federation for P2pFederation {
     fn peers(&self) -> BoxFuture<'static, Vec<OwnedServerName>> {
         let node = self.0.clone();
         Box::pin(async move { node.peers().await })
-    }
-}
-
-/// A host with no network: what the server federates through once the node is stopped.
-struct Offline;
-
-impl Federation for Offline {
-    fn request(
-        &self,
-        destination: OwnedServerName,
-        _request: http::Request<Vec<u8>>,
-    ) -> BoxFuture<'static, Result<http::Response<Vec<u8>>, ServerError>> {
-        Box::pin(async move {
-            Err(ServerError::Unreachable(format!("{destination}: this tab has stopped federating")))
-        })
     }
 }
 
@@ -127,7 +112,7 @@ impl Network {
     pub(crate) async fn stop(&self, server: &Server) {
         // The driver stops once the last handle is gone: ours, and the server's.
         self.node.borrow_mut().take();
-        let _ = server.set_federation(Arc::new(Offline)).await;
+        let _ = server.set_federation(Arc::new(NoFederation)).await;
     }
 }
 

@@ -40,7 +40,7 @@ const DEFAULT_TIMELINE_LIMIT: usize = 10;
 /// The most timeline events per room a filter may ask for.
 const MAX_TIMELINE_LIMIT: usize = 5000;
 /// State events shown to invitees ([stripped state](https://spec.matrix.org/v1.16/client-server-api/#stripped-state)).
-const INVITE_STATE: &[StateEventType] = &[
+pub(crate) const INVITE_STATE: &[StateEventType] = &[
     StateEventType::RoomCreate,
     StateEventType::RoomJoinRules,
     StateEventType::RoomName,

@@ -2,7 +2,11 @@
 //! receipts, send-to-device messages and device list updates for their users. Each is applied
 //! only for users of the server that sent it, in rooms where those users are joined.
 
-use hearth_core::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, ServerName, UserId};
+use std::collections::BTreeSet;
+
+use hearth_core::ruma::{
+    OwnedEventId, OwnedRoomId, OwnedServerName, OwnedUserId, ServerName, UserId,
+};
 use hearth_store::{ReceiptChange, ToDeviceRecord};
 use serde::Deserialize;
 use serde_json::{Value, value::RawValue};
@@ -211,28 +215,32 @@ impl Server {
     /// Tells every other server sharing a room with a local user of their new presence.
     pub(crate) async fn send_presence(&self, user_id: &UserId, mut content: Value) -> Result<()> {
         content["user_id"] = serde_json::json!(user_id);
-        let mut servers = std::collections::BTreeSet::new();
-        for (room_id, membership) in self.store().memberships(user_id).await? {
-            if membership.membership != "join" {
-                continue;
-            }
-            for member in self.joined_members(&room_id).await?.iter() {
-                if member.server_name() != self.server_name() {
-                    servers.insert(member.server_name().to_owned());
-                }
-            }
-        }
-        if servers.is_empty() {
-            return Ok(());
-        }
-        let content = serde_json::value::to_raw_value(&serde_json::json!({ "push": [content] }))
-            .map_err(|error| ServerError::Internal(error.to_string()))?;
-        let item = hearth_store::OutboundItem::Edu { edu_type: "m.presence".into(), content };
+        let servers = self.servers_sharing_rooms(user_id).await?;
         let mut txn = self.store().transaction();
-        for server in &servers {
-            txn.queue_outbound(server.as_str(), &item)?;
-        }
+        queue_edu(&mut txn, &servers, "m.presence", &serde_json::json!({ "push": [content] }))?;
         self.commit(txn).await
+    }
+
+    /// The other servers with a member joined to a room `user_id` is joined to.
+    async fn servers_sharing_rooms(&self, user_id: &UserId) -> Result<BTreeSet<OwnedServerName>> {
+        let mut servers = BTreeSet::new();
+        for (room_id, membership) in self.store().memberships(user_id).await? {
+            if membership.membership == "join" {
+                servers.extend(self.other_servers(self.joined_members(&room_id).await?.iter()));
+            }
+        }
+        Ok(servers)
+    }
+
+    /// The servers of `users`, this one left out.
+    fn other_servers<'a>(
+        &self,
+        users: impl Iterator<Item = &'a OwnedUserId>,
+    ) -> BTreeSet<OwnedServerName> {
+        users
+            .map(|user| user.server_name().to_owned())
+            .filter(|server| server != self.server_name())
+            .collect()
     }
 
     async fn is_joined(&self, user_id: &UserId, room_id: &OwnedRoomId) -> Result<bool> {
@@ -252,25 +260,10 @@ impl Server {
         edu_type: &str,
         content: &Value,
     ) -> Result<()> {
-        let joined = self.joined_members(room_id).await?;
-        let servers: std::collections::BTreeSet<hearth_core::ruma::OwnedServerName> = joined
-            .iter()
-            .map(|user| user.server_name().to_owned())
-            .filter(|server| server != self.server_name())
-            .collect();
-        if servers.is_empty() {
-            return Ok(());
-        }
-        let content = serde_json::value::to_raw_value(content)
-            .map_err(|error| ServerError::Internal(error.to_string()))?;
-        let item = hearth_store::OutboundItem::Edu { edu_type: edu_type.to_owned(), content };
+        let servers = self.other_servers(self.joined_members(room_id).await?.iter());
         let mut txn = self.store().transaction();
-        for server in &servers {
-            txn.queue_outbound(server.as_str(), &item)?;
-        }
-        self.store().commit(txn).await?;
-        self.wake_senders(servers);
-        Ok(())
+        queue_edu(&mut txn, &servers, edu_type, content)?;
+        self.commit(txn).await
     }
 
     /// Tells the room's other servers that `user_id` started or stopped typing.
@@ -307,6 +300,25 @@ impl Server {
     }
 }
 
+/// Queues one EDU for each of `servers` in `txn` (commit it with [`Server::commit`]).
+fn queue_edu(
+    txn: &mut hearth_store::Txn,
+    servers: &BTreeSet<OwnedServerName>,
+    edu_type: &str,
+    content: &Value,
+) -> Result<()> {
+    if servers.is_empty() {
+        return Ok(());
+    }
+    let content = serde_json::value::to_raw_value(content)
+        .map_err(|error| ServerError::Internal(error.to_string()))?;
+    let item = hearth_store::OutboundItem::Edu { edu_type: edu_type.to_owned(), content };
+    for server in servers {
+        txn.queue_outbound(server.as_str(), &item)?;
+    }
+    Ok(())
+}
+
 impl Server {
     /// Commits `txn`, then wakes the senders of the destinations it queued something for.
     pub(crate) async fn commit(&self, txn: hearth_store::Txn) -> Result<()> {
@@ -332,33 +344,15 @@ impl Server {
         deleted: bool,
     ) -> Result<()> {
         let stream = txn.put_key_change(user_id.as_str())?;
-        let mut servers = std::collections::BTreeSet::new();
-        for (room_id, membership) in self.store().memberships(user_id).await? {
-            if membership.membership != "join" {
-                continue;
-            }
-            for member in self.joined_members(&room_id).await?.iter() {
-                if member.server_name() != self.server_name() {
-                    servers.insert(member.server_name().to_owned());
-                }
-            }
-        }
-        if servers.is_empty() {
-            return Ok(());
-        }
-        let content = serde_json::value::to_raw_value(&serde_json::json!({
+        let servers = self.servers_sharing_rooms(user_id).await?;
+        let content = serde_json::json!({
             "user_id": user_id,
             "device_id": device_id,
             "stream_id": stream,
             "prev_id": [],
             "deleted": deleted,
-        }))
-        .map_err(|error| ServerError::Internal(error.to_string()))?;
-        let item =
-            hearth_store::OutboundItem::Edu { edu_type: "m.device_list_update".into(), content };
-        for server in servers {
-            txn.queue_outbound(server.as_str(), &item)?;
-        }
+        });
+        queue_edu(txn, &servers, "m.device_list_update", &content)?;
         Ok(())
     }
 }

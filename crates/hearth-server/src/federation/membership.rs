@@ -33,17 +33,6 @@ use crate::{
 /// The room versions this server can join.
 const SUPPORTED: [RoomVersion; 3] = [RoomVersion::V10, RoomVersion::V11, RoomVersion::V12];
 
-/// State events shown to an invitee before they join
-/// ([stripped state](https://spec.matrix.org/v1.16/client-server-api/#stripped-state)).
-const INVITE_STATE: [StateEventType; 6] = [
-    StateEventType::RoomCreate,
-    StateEventType::RoomJoinRules,
-    StateEventType::RoomName,
-    StateEventType::RoomAvatar,
-    StateEventType::RoomCanonicalAlias,
-    StateEventType::RoomEncryption,
-];
-
 /// `GET /_matrix/federation/v1/make_join/{roomId}/{userId}`
 /// ([spec](https://spec.matrix.org/v1.16/server-server-api/#get_matrixfederationv1make_joinroomiduserid)):
 /// a join event template for a user of `origin`, on top of the room's current state.
@@ -386,17 +375,7 @@ impl Server {
         request.ver =
             SUPPORTED.iter().map(|version| room_version_id(*version)).collect::<Result<_>>()?;
         let template = self.federation_request(via, request).await?;
-        let version = template
-            .room_version
-            .as_ref()
-            .map(|version| version.as_str())
-            .unwrap_or("1")
-            .parse::<RoomVersion>()
-            .map_err(|_| {
-                ServerError::IncompatibleRoomVersion(format!(
-                    "{via} offers a room version this server does not support"
-                ))
-            })?;
+        let version = offered_version(via, template.room_version.as_ref())?;
 
         let join = self.sign_join_template(version, user_id, room_id, &template.event).await?;
         let request = create_join_event::v2::Request::new(
@@ -528,17 +507,7 @@ impl Server {
             let request =
                 prepare_leave_event::v1::Request::new(room_id.to_owned(), user_id.to_owned());
             if let Ok(template) = self.federation_request(&via, request).await {
-                let version = template
-                    .room_version
-                    .as_ref()
-                    .map(|version| version.as_str())
-                    .unwrap_or("1")
-                    .parse::<RoomVersion>()
-                    .map_err(|_| {
-                        ServerError::IncompatibleRoomVersion(format!(
-                            "{via} offers a room version this server does not support"
-                        ))
-                    })?;
+                let version = offered_version(&via, template.room_version.as_ref())?;
                 let mut content = json!({ "membership": "leave" });
                 if let Some(reason) = reason {
                     content["reason"] = json!(reason);
@@ -580,7 +549,7 @@ impl Server {
         // Refuse here what the room would refuse, before bothering the other server.
         let (_, state) = self.current_state(room_id).await?;
         let mut invite_state = Vec::new();
-        for kind in INVITE_STATE {
+        for kind in crate::client::sync::INVITE_STATE.iter().cloned() {
             if let Some(id) = state.get(&(kind, String::new()))
                 && let Some(pdu) = self.parsed_pdu(id).await?
             {
@@ -669,6 +638,16 @@ pub(crate) async fn join_candidates(
     }
     candidates.dedup();
     Ok(candidates)
+}
+
+/// The room version of a template another server offered (version 1 when it says none, as
+/// the spec's default); `M_INCOMPATIBLE_ROOM_VERSION` for one this server cannot take part in.
+fn offered_version(via: &ServerName, offered: Option<&RoomVersionId>) -> Result<RoomVersion> {
+    offered.map_or("1", RoomVersionId::as_str).parse::<RoomVersion>().map_err(|_| {
+        ServerError::IncompatibleRoomVersion(format!(
+            "{via} offers a room version this server does not support"
+        ))
+    })
 }
 
 /// A state event as stripped state: what an invitee sees of the room.
