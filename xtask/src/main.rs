@@ -183,6 +183,10 @@ fn bench() -> Result<(), String> {
     let load = capture(cargo(&["bench", "--quiet", "-p", "hearth-node", "--bench", "load"]))?;
     let load = parse_report(&load, "")?;
 
+    // Two hearth-nodes through the relay: delivery and a remote join.
+    let p2p = capture(cargo(&["bench", "--quiet", "-p", "hearth-node", "--bench", "p2p"]))?;
+    let p2p = parse_report(&p2p, "")?;
+
     let relay = capture(cargo(&[
         "bench",
         "--quiet",
@@ -202,8 +206,18 @@ fn bench() -> Result<(), String> {
         .env("HEARTH_XTASK_BIN", env::current_exe().map_err(|error| error.to_string())?);
     let browser = parse_report(&capture(browser)?, "HEARTH_BENCH ")?;
 
+    // Two browsers federating through a release relay over its WebSocket listener.
+    capture(cargo(&["build", "--release", "-p", "hearth-rendezvous"]))?;
+    let mut browser_p2p = Command::new("node");
+    browser_p2p
+        .current_dir(root().join("tests"))
+        .args(["--experimental-websocket", "bench/browser-p2p.mjs"])
+        .env("HEARTH_XTASK_BIN", env::current_exe().map_err(|error| error.to_string())?)
+        .env("HEARTH_RENDEZVOUS_BIN", target_dir().join("release").join("hearth-rendezvous"));
+    let browser_p2p = parse_report(&capture(browser_p2p)?, "HEARTH_BENCH ")?;
+
     let mut report = serde_json::Map::new();
-    for part in [load, relay, browser] {
+    for part in [load, p2p, relay, browser, browser_p2p] {
         if let serde_json::Value::Object(fields) = part {
             report.extend(fields);
         }
