@@ -5,8 +5,8 @@
 //
 // - browser_p2p_delivery_p50_ms / _p95_ms: alice (browser A) creates a room and invites bob
 //   (browser B), who joins; alice's page sends 200 messages one at a time (PUT through the page's
-//   transport, a short gap after each answer); bob's matrix-js-sdk client, syncing as a user's
-//   would, timestamps each one's `Room.timeline` event. Per message: send start in A → timeline
+//   transport; the next once bob has the last, after a short pause); bob's matrix-js-sdk client,
+//   syncing as a user's would, timestamps each one's `Room.timeline` event. Per message: send start in A → timeline
 //   event in B, both read as `performance.timeOrigin + performance.now()` (wall clock with
 //   sub-millisecond resolution; both browsers run on this machine, so the clocks agree).
 //
@@ -21,6 +21,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { serveApp } from "../lib/browser.mjs";
 import { launchBareChromium } from "../lib/cdp.mjs";
@@ -29,7 +30,7 @@ import { waitUntil, withTimeout } from "../lib/wait.mjs";
 const STAGES = process.env.HEARTH_BENCH_STAGES === "1";
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MESSAGES = 200;
-/** The pause after each send's answer: one message at a time, as a person chatting sends. */
+/** The pause after each delivery before the next send. */
 const GAP_MS = 20;
 const RELAY_START_MS = 30_000;
 /** Reservation, discovery, invite and join through the relay. */
@@ -159,26 +160,32 @@ async function main() {
       { timeoutMs: FEDERATION_WAIT_MS, intervalMs: 100 },
     );
 
-    const sentAt = await alice.tab.evaluate(`(async () => {
+    // One at a time: the next message goes once bob has the last one (and a short pause), so
+    // each delivery is measured on its own rather than queued behind the previous ones.
+    await alice.tab.evaluate(`window.benchSend = async (n) => {
       const token = window.hearth.client().getAccessToken();
-      const base = "/_matrix/client/v3/rooms/" + encodeURIComponent(${room}) + "/send/m.room.message/";
-      const sentAt = {};
-      for (let n = 0; n < ${MESSAGES}; n++) {
-        const tag = "p2p-" + n;
-        const start = performance.timeOrigin + performance.now();
-        const response = await window.hearth.fetch(new URL(base + tag, location.origin), {
-          method: "PUT",
-          headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
-          body: JSON.stringify({ msgtype: "m.text", body: "p2p message " + n, tag }),
-        });
-        await response.arrayBuffer();
-        if (!response.ok) throw new Error("send " + n + ": " + response.status);
-        sentAt[tag] = start;
-        (window.sendTook ??= {})[tag] = performance.timeOrigin + performance.now() - start;
-        await new Promise((resolve) => setTimeout(resolve, ${GAP_MS}));
-      }
-      return sentAt;
-    })()`);
+      const tag = "p2p-" + n;
+      const url = new URL("/_matrix/client/v3/rooms/" + encodeURIComponent(${room}) + "/send/m.room.message/" + tag, location.origin);
+      const start = performance.timeOrigin + performance.now();
+      const response = await window.hearth.fetch(url, {
+        method: "PUT",
+        headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+        body: JSON.stringify({ msgtype: "m.text", body: "p2p message " + n, tag }),
+      });
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error("send " + n + ": " + response.status);
+      (window.sendTook ??= {})[tag] = performance.timeOrigin + performance.now() - start;
+      return start;
+    }`);
+    const sentAt = {};
+    for (let n = 0; n < MESSAGES; n++) {
+      sentAt[`p2p-${n}`] = await alice.tab.evaluate(`window.benchSend(${n})`);
+      await waitUntil(`bob to receive message ${n}`, () => bob.tab.evaluate(`"p2p-${n}" in window.benchArrivals`), {
+        timeoutMs: FEDERATION_WAIT_MS,
+        intervalMs: 2,
+      });
+      await sleep(GAP_MS);
+    }
     const arrivals = await waitUntil(
       "bob to receive every message",
       async () => {
