@@ -173,14 +173,19 @@ function showChat(client: MatrixClient): () => void {
     client.sendTextMessage(selected, body).catch((err: unknown) => showError(`Not sent: ${String(err)}`));
   };
 
+  // Every sync response and timeline event asks for a render, and a render rebuilds the whole
+  // list: done at once, a busy room kept the tab's main thread (which also runs the homeserver)
+  // busy re-rendering for every message. One render per frame at most.
+  let frame: number | null = null;
   const onRoomsChanged = () => {
-    renderRooms();
-    renderTimeline();
+    frame ??= requestAnimationFrame(() => {
+      frame = null;
+      renderRooms();
+      renderTimeline();
+    });
   };
-  const onTimeline = (_event: unknown, room: Room | undefined) => {
-    renderRooms();
-    if (room?.roomId === selected) renderTimeline();
-  };
+  // A message in any room may reorder the room list.
+  const onTimeline = onRoomsChanged;
   createForm.addEventListener('submit', onCreate);
   composer.addEventListener('submit', onSend);
   client.on(ClientEvent.Room, onRoomsChanged);
@@ -200,6 +205,7 @@ function showChat(client: MatrixClient): () => void {
     client.off(RoomEvent.MyMembership, onRoomsChanged);
     client.off(RoomEvent.Timeline, onTimeline);
     client.off(RoomEvent.LocalEchoUpdated, onTimeline);
+    if (frame !== null) cancelAnimationFrame(frame);
     roomList.replaceChildren();
     timeline.replaceChildren();
   };
