@@ -8,11 +8,10 @@ import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { REPO_ROOT, cargoBinary, liveChildren, ownedDirs } from "./process.mjs";
 import { waitUntil, withTimeout } from "./wait.mjs";
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const CHROMIUM = "/usr/bin/chromium";
 /** The flags Chromium needs on these machines (no sandbox, GPU, QUIC or background traffic). */
 export const CHROMIUM_ARGS = [
@@ -29,21 +28,8 @@ const SERVE_TIMEOUT_MS = 15_000;
 const READY_TIMEOUT_MS = 30_000;
 const READY_LINE = /^Hearth is ready: open (http:\/\/\S+?)\/?$/;
 
-const liveChildren = new Set();
-const ownedDirs = new Set();
-process.on("exit", () => {
-  for (const child of liveChildren) child.kill("SIGKILL");
-  for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
-});
-
 /** The xtask binary (`cargo xtask test` passes its own path), else cargo's debug build. */
-function xtaskBinary() {
-  if (process.env.HEARTH_XTASK_BIN) return process.env.HEARTH_XTASK_BIN;
-  const targetDir = process.env.CARGO_TARGET_DIR
-    ? path.resolve(process.env.CARGO_TARGET_DIR)
-    : path.join(REPO_ROOT, "target");
-  return path.join(targetDir, "debug", "xtask");
-}
+const xtaskBinary = () => cargoBinary("HEARTH_XTASK_BIN", "xtask");
 
 /**
  * Serves the built app (web/dist) on a free loopback port; its pages federate through `relays`

@@ -3,41 +3,29 @@
 // Independent of matrix-js-sdk, so browser tests can use it too.
 
 import { spawn } from "node:child_process";
-import { accessSync, constants, rmSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import {
+  LOG_LINES_KEPT,
+  VERBOSE,
+  cargoBinary,
+  liveChildren,
+  ownedDirs,
+  terminate,
+} from "./process.mjs";
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const VERBOSE = process.env.HEARTH_TEST_VERBOSE === "1";
 const STARTUP_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
-const LOG_LINES_KEPT = 2_000;
 
 const SERVER_NAME_LINE = /^server name: ([0-9a-f]{64})$/;
 const LISTENING_LINE = /^listening on (http:\/\/[^\s/]+:\d+)\/?$/;
 const RELAY_RESERVED_LINE = /^relay reserved: /;
 
-/** Children still running and temp dirs still present, cleaned up even if a test times out and
- * the runner forces the process to exit (a SIGKILLed orphan would otherwise outlive the run). */
-const liveChildren = new Set();
-const ownedDirs = new Set();
-process.on("exit", () => {
-  for (const child of liveChildren) child.kill("SIGKILL");
-  for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
-});
-
 /** Where the binary is: `HEARTH_NODE_BIN`, else cargo's debug output directory. */
-export function nodeBinaryPath() {
-  if (process.env.HEARTH_NODE_BIN) return path.resolve(process.env.HEARTH_NODE_BIN);
-  // Cargo resolves a relative CARGO_TARGET_DIR against the working directory; so do we.
-  const targetDir = process.env.CARGO_TARGET_DIR
-    ? path.resolve(process.env.CARGO_TARGET_DIR)
-    : path.join(REPO_ROOT, "target");
-  return path.join(targetDir, "debug", "hearth-node");
-}
+export const nodeBinaryPath = () => cargoBinary("HEARTH_NODE_BIN", "hearth-node");
 
 /**
  * @typedef {object} HearthNode
@@ -120,7 +108,7 @@ export async function startNode(opts = {}) {
       if (!proc) throw new Error("hearth-node is not running");
       const running = proc;
       proc = null;
-      await terminate(running, log, bounds);
+      await terminate(running, { name: "hearth-node", stopMs: bounds.stopMs, log });
     },
     async resume() {
       if (proc) throw new Error("hearth-node is already running");
@@ -135,7 +123,7 @@ export async function startNode(opts = {}) {
     },
     async stop() {
       try {
-        if (proc) await terminate(proc, log, bounds);
+        if (proc) await terminate(proc, { name: "hearth-node", stopMs: bounds.stopMs, log });
         proc = null;
       } finally {
         if (ownsDir) await removeOwnedDir(dataDir);
@@ -237,22 +225,3 @@ async function spawnReady(bin, args, logLines, { startupMs, waitForRelay }, coun
 }
 
 /** SIGTERM, then expect a clean exit (code 0) within the bound; SIGKILL and fail otherwise. */
-async function terminate({ child, exited }, log, { stopMs }) {
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-  let timer;
-  const timedOut = new Promise((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), stopMs);
-  });
-  const result = await Promise.race([exited, timedOut]);
-  clearTimeout(timer);
-  if (result === "timeout") {
-    child.kill("SIGKILL");
-    await exited;
-    throw new Error(`hearth-node did not exit within ${stopMs} ms of SIGTERM\n${log()}`);
-  }
-  if (result.code !== 0) {
-    throw new Error(
-      `hearth-node should exit 0 on SIGTERM; got code ${result.code}, signal ${result.signal}\n${log()}`,
-    );
-  }
-}

@@ -3,39 +3,31 @@
 // same key, so the address the nodes were given stays valid.
 
 import { spawn } from "node:child_process";
-import { accessSync, constants, rmSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import {
+  LOG_LINES_KEPT,
+  VERBOSE,
+  cargoBinary,
+  liveChildren,
+  ownedDirs,
+  terminate,
+} from "./process.mjs";
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const VERBOSE = process.env.HEARTH_TEST_VERBOSE === "1";
 const STARTUP_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
-const LOG_LINES_KEPT = 2_000;
 
 /** The TCP address, not the WebSocket one: native peers dial TCP. */
 const TCP_LISTENING_LINE = /^listening on (\/ip4\/127\.0\.0\.1\/tcp\/(\d+)\/p2p\/\w+)$/;
 /** The WebSocket address, which browsers dial. */
 const WS_LISTENING_LINE = /^listening on (\/ip4\/127\.0\.0\.1\/tcp\/(\d+)\/ws\/p2p\/\w+)$/;
 
-const liveChildren = new Set();
-const ownedDirs = new Set();
-process.on("exit", () => {
-  for (const child of liveChildren) child.kill("SIGKILL");
-  for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
-});
 
 /** Where the binary is: `HEARTH_RENDEZVOUS_BIN`, else cargo's debug output directory. */
-export function relayBinaryPath() {
-  if (process.env.HEARTH_RENDEZVOUS_BIN) return path.resolve(process.env.HEARTH_RENDEZVOUS_BIN);
-  const targetDir = process.env.CARGO_TARGET_DIR
-    ? path.resolve(process.env.CARGO_TARGET_DIR)
-    : path.join(REPO_ROOT, "target");
-  return path.join(targetDir, "debug", "hearth-rendezvous");
-}
+export const relayBinaryPath = () => cargoBinary("HEARTH_RENDEZVOUS_BIN", "hearth-rendezvous");
 
 /**
  * @typedef {object} Relay
@@ -88,7 +80,7 @@ export async function startRelay(opts = {}) {
     if (!proc) return;
     const running = proc;
     proc = null;
-    await terminate(running, log);
+    await terminate(running, { name: "hearth-rendezvous", stopMs: STOP_TIMEOUT_MS, log });
   };
 
   /** @type {Relay} */
@@ -182,25 +174,3 @@ async function spawnReady(bin, args, logLines) {
   }
 }
 
-async function terminate({ child, exited }, log) {
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-  let timer;
-  const timedOut = new Promise((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), STOP_TIMEOUT_MS);
-  });
-  const result = await Promise.race([exited, timedOut]);
-  clearTimeout(timer);
-  if (result === "timeout") {
-    child.kill("SIGKILL");
-    await exited;
-    throw new Error(
-      `hearth-rendezvous did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM\n${log()}`,
-    );
-  }
-  if (result.code !== 0) {
-    throw new Error(
-      `hearth-rendezvous should exit 0 on SIGTERM; got code ${result.code}, ` +
-        `signal ${result.signal}\n${log()}`,
-    );
-  }
-}
