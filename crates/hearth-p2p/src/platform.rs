@@ -108,10 +108,10 @@ pub(crate) async fn build_swarm(
 /// browser. libp2p-websocket-websys (0.6) flushes only when the socket's `bufferedAmount` is 0,
 /// which it never is right after `send` (the browser transmits on a later task), and it checks
 /// again on a 100 ms interval: a writer that flushes (yamux, noise, the request-response codec)
-/// waited up to 100 ms. Skipping that wait took the browser-to-browser delivery benchmark from
-/// about 45 to 38 ms at the median. `send` already queues the bytes for transmission in order,
-/// so nothing is lost by not waiting; writes still stop at the transport's own buffer limit (its
-/// `poll_write`), so backpressure stays.
+/// waited up to 100 ms. (In the browser-to-browser delivery benchmark the median went from
+/// about 45 to 40 ms, within the run-to-run noise of a loaded machine.) `send` already queues
+/// the bytes for transmission in order, so nothing is lost by not waiting; writes still stop at
+/// the transport's own buffer limit (its `poll_write`), so backpressure stays.
 #[cfg(target_family = "wasm")]
 struct FlushOnSend<C>(C);
 
