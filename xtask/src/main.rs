@@ -38,8 +38,9 @@ usage: cargo xtask <command>
   test           everything: formatting, clippy (native and wasm32), native tests,
                  matrix-js-sdk tests against hearth-node, wasm tests in headless Chromium
   ci             what .ci/run runs: the same as test
-  bench          benchmarks (core native and in Chromium, hearth-node load, the relay with
-                 1,000 reservations, the app in Chromium); prints one JSON object
+  bench          benchmarks (core native and in Chromium, hearth-node load, two hearth-nodes
+                 federating through the relay, the relay with 1,000 reservations, the app in
+                 Chromium, two browsers federating); prints one JSON object
   fuzz [SECS]    fuzz PDU parsing and verification for SECS seconds (default 60)";
 
 fn main() -> ExitCode {
