@@ -191,11 +191,11 @@ impl Server {
         pdu: Pdu,
         budget: &mut Budget,
     ) -> Result<Outcome> {
-        if let Some(reason) = self.rejection(pdu.event_id()).await? {
-            return Ok(Outcome::Rejected(reason));
-        }
         if self.store().event(pdu.event_id().as_str()).await?.is_some() {
             return Ok(Outcome::Known);
+        }
+        if let Some(reason) = self.rejection(pdu.event_id()).await? {
+            return Ok(Outcome::Rejected(reason));
         }
         let pdu = match checked_signatures(pdu) {
             Ok(pdu) => pdu,
@@ -211,15 +211,23 @@ impl Server {
             return Ok(Outcome::Rejected(reason));
         }
 
-        let missing = self.missing_prev_events(&pdu).await?;
-        if !missing.is_empty() && budget.fill_gaps {
-            self.fill_gap(origin, &pdu, budget).await?;
-        }
+        // Usually every prev event is stored with its state: no gap, and the state before the
+        // event is theirs. Otherwise fill the gap, or bridge it with the sender's state.
         let state_before = match self.state_from_prev_events(&pdu).await? {
-            Some(_) => None,
-            None => Some(self.state_across_gap(origin, &pdu, budget).await?),
+            Some(state) => state,
+            None => {
+                let missing = self.missing_prev_events(&pdu).await?;
+                if !missing.is_empty() && budget.fill_gaps {
+                    self.fill_gap(origin, &pdu, budget).await?;
+                }
+                match self.state_from_prev_events(&pdu).await? {
+                    Some(state) => state,
+                    None => self.state_across_gap(origin, &pdu, budget).await?,
+                }
+            }
         };
-        let outcome = self.store_remote_event(&pdu, state_before, None).await?;
+        // Neither stored nor rejected: checked above.
+        let outcome = self.store_new_remote_event(&pdu, state_before, None).await?;
         if matches!(outcome, Outcome::Rejected(_)) {
             self.count_refused();
         }
@@ -245,14 +253,18 @@ impl Server {
         let mut events = BTreeMap::new();
         let mut missing = false;
         for id in &wanted {
-            if let Some(reason) = self.rejection(id).await? {
-                return Ok(Err(format!("auth event {id} was rejected: {reason}")));
-            }
+            // A stored event was never rejected (rejected ones are not stored): only an auth
+            // event we lack may be.
             match self.parsed_pdu(id).await? {
                 Some(event) => {
                     events.insert(id.clone(), event);
                 }
-                None => missing = true,
+                None => {
+                    if let Some(reason) = self.rejection(id).await? {
+                        return Ok(Err(format!("auth event {id} was rejected: {reason}")));
+                    }
+                    missing = true;
+                }
             }
         }
         if missing {

@@ -156,10 +156,16 @@ impl Server {
                     if pdus.len() == MAX_PDUS {
                         break;
                     }
-                    // An event gone from the store (never, today) is simply not sent.
-                    if let Some(stored) = self.store().event(event_id.as_str()).await? {
+                    // Just sent, the event is usually still parsed in memory: no store read.
+                    if let Ok(Some(pdu)) = self.parsed_pdu(&event_id).await
+                        && let Ok(text) = pdu.to_canonical_string()
+                        && let Ok(raw) = RawValue::from_string(text)
+                    {
+                        pdus.push(raw);
+                    } else if let Some(stored) = self.store().event(event_id.as_str()).await? {
                         pdus.push(stored.pdu);
                     }
+                    // An event gone from the store (never, today) is simply not sent.
                 }
                 OutboundItem::Edu { edu_type, content } => {
                     if edus.len() == MAX_EDUS {

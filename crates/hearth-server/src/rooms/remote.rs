@@ -210,6 +210,17 @@ impl Server {
                 ServerError::Internal(format!("the state before {} is unknown", pdu.event_id()))
             })?,
         };
+        self.store_new_remote_event(pdu, state_before, forward_from).await
+    }
+
+    /// [`Server::store_remote_event`] for an event the caller found neither stored nor
+    /// rejected, with the state before it known: the receive path has read both already.
+    pub(crate) async fn store_new_remote_event(
+        &self,
+        pdu: &Pdu,
+        state_before: StateMap,
+        forward_from: Option<&ServerName>,
+    ) -> Result<Outcome> {
         if let Err(reason) = self.check_against(pdu, &state_before).await {
             self.reject_event(pdu, &reason).await?;
             return Ok(Outcome::Rejected(reason));
