@@ -8,8 +8,9 @@ use crate::{cargo, root, step, target_dir};
 /// wasm-opt passes for the homeserver module. Measured on it (gzipped, what a browser
 /// downloads): after wasm-bindgen without the name section 918 KB; `-O1` 904 KB; `-Oz` 1,054 KB
 /// and `-Os` 1,051 KB, because their inlining and reordering compress worse. `-O1` also takes
-/// 15 s where `-Oz` takes 55 s.
-const WASM_OPT_PASSES: &[&str] = &["-O1", "--strip-debug", "--strip-producers"];
+/// 15 s where `-Oz` takes 55 s. With libp2p in the module (issue 5): one `-O1` 1,500,220 bytes,
+/// a second `-O1` 1,493,524 (27 s in all), `--converge` 1,492,141 (75 s).
+const WASM_OPT_PASSES: &[&str] = &["-O1", "-O1", "--strip-debug", "--strip-producers"];
 
 /// The wasm features rustc's wasm32-unknown-unknown target emits by default; wasm-opt must be
 /// told, or it refuses the module.

@@ -163,8 +163,8 @@ async fn without_relays_nothing_is_reachable() {
 async fn nodes_come_back_after_the_relay_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut relay = Relay::start(&dir.path().join("relay.key"));
-    let (a, a_inbound) = node(7, std::slice::from_ref(&relay.addr)).await;
-    let (b, b_inbound) = node(8, std::slice::from_ref(&relay.addr)).await;
+    let (mut a, a_inbound) = node(7, std::slice::from_ref(&relay.addr)).await;
+    let (mut b, b_inbound) = node(8, std::slice::from_ref(&relay.addr)).await;
     let _a_server = serve_echo(a_inbound);
     let _b_server = serve_echo(b_inbound);
     registered(&a).await;
@@ -174,18 +174,35 @@ async fn nodes_come_back_after_the_relay_restarts() {
     let before = relay.peer_id;
     relay.restart();
     assert_eq!(relay.peer_id, before, "same key file, same relay");
-    // Both notice the relay went away, then reserve and register again on their own.
-    within("both nodes to notice", async {
-        while [&a, &b].iter().any(|n| n.node.status()[0].status == RelayStatus::Registered) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    // Both notice the relay went away (their events say so, however fast they come back),
+    // then reserve and register again on their own.
+    for node in [&mut a, &mut b] {
+        within("the node to notice", async {
+            while let Some(event) = node.events.next().await {
+                if matches!(event, Event::Relay(state) if state.status == RelayStatus::Disconnected)
+                {
+                    return;
+                }
+            }
+            panic!("events ended");
+        })
+        .await;
+    }
     registered(&a).await;
     registered(&b).await;
     discovers(&a, &b.name).await;
-    let response =
-        within("a request after the restart", a.node.request(&b.name, get("/2"))).await.unwrap();
+    // The first dial right after both re-registered can still fail ("Failed to dial the
+    // requested peer", seen about one run in three on 2 cores): hosts retry (the federation
+    // sender backs off 0.5 s), so does this test, within the bound.
+    let response = within("a request after the restart", async {
+        loop {
+            match a.node.request(&b.name, get("/2")).await {
+                Ok(response) => return response,
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    })
+    .await;
     assert_eq!(response.into_body(), format!("{} GET /2", a.name).into_bytes());
 }
 
