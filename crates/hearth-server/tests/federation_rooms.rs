@@ -319,3 +319,26 @@ async fn presence_crosses_to_servers_sharing_a_room() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_join_through_one_server_reaches_the_others_in_the_room() {
+    let (_network, servers) = network(3).await;
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+    let alice = register(a, "alice").await;
+    let bob = register(b, "bob").await;
+    let carol = register(c, "carol").await;
+    let room_id = alice.create_room(a, json!({ "preset": "public_chat" })).await;
+    let join = format!("/_matrix/client/v3/join/{}?via={}", enc(&room_id), a.server_name());
+    carol.post(c, &join, json!({})).await.ok();
+    bob.post(b, &join, json!({})).await.ok();
+    // bob's join went to alice's server only; it passed it on to carol's.
+    eventually(c, &carol, "bob's join", |sync| {
+        sync["rooms"]["join"][&room_id]["timeline"]["events"].as_array().is_some_and(|events| {
+            events.iter().any(|event| {
+                event["state_key"] == bob.user_id.as_str()
+                    && event["content"]["membership"] == "join"
+            })
+        })
+    })
+    .await;
+}

@@ -157,7 +157,7 @@ impl Server {
                 "{from} answered with another room's event"
             )));
         }
-        self.receive_pdu(from, pdu, &mut Budget::new()).await?;
+        self.receive_pdu(from, pdu, &mut Budget::new(), false).await?;
         Ok(())
     }
 }

@@ -265,7 +265,7 @@ impl Server {
                 pdu.sender()
             )));
         }
-        match self.receive_pdu_forwarding(origin, pdu.clone()).await? {
+        match self.receive_pdu(origin, pdu.clone(), &mut Budget::new(), true).await? {
             Outcome::Stored | Outcome::Known => Ok(pdu),
             Outcome::SoftFailed => Err(ServerError::Forbidden(format!(
                 "the {membership} is not allowed by the room's state"
@@ -329,17 +329,6 @@ impl Server {
         }
         let auth_chain = chain.values().map(federation_json).collect::<Result<Vec<_>>>()?;
         Ok((state_events, auth_chain))
-    }
-
-    /// Handles an event from `origin` and, once stored, sends it on to the room's other
-    /// servers (a join accepted through `send_join`).
-    async fn receive_pdu_forwarding(&self, origin: &ServerName, pdu: Pdu) -> Result<Outcome> {
-        let pdu = checked_signatures(pdu).map_err(ServerError::Forbidden)?;
-        let outcome = self.receive_pdu(origin, pdu.clone(), &mut Budget::new()).await?;
-        if outcome == Outcome::Stored {
-            self.forward_to_room(&pdu, origin).await?;
-        }
-        Ok(outcome)
     }
 
     /// Joins `user_id` (a local user) to a room this server is not in, through the first of
@@ -592,29 +581,6 @@ impl Server {
             }
             Outcome::Rejected(reason) => Err(ServerError::Forbidden(reason)),
         }
-    }
-
-    /// Queues a stored event for the room's servers other than `origin`.
-    async fn forward_to_room(&self, pdu: &Pdu, origin: &ServerName) -> Result<()> {
-        let joined = self.joined_members(pdu.room_id()).await?;
-        let servers: std::collections::BTreeSet<OwnedServerName> = joined
-            .iter()
-            .map(|user| user.server_name().to_owned())
-            .filter(|server| server != self.server_name() && server != origin)
-            .collect();
-        if servers.is_empty() {
-            return Ok(());
-        }
-        let mut txn = self.store().transaction();
-        for server in &servers {
-            txn.queue_outbound(
-                server.as_str(),
-                &hearth_store::OutboundItem::Pdu { event_id: pdu.event_id().to_owned() },
-            )?;
-        }
-        self.store().commit(txn).await?;
-        self.wake_senders(servers);
-        Ok(())
     }
 }
 

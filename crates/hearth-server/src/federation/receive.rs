@@ -175,7 +175,7 @@ impl Server {
             .map_err(|error| (None, ServerError::from(error)))?;
         let event_id = pdu.event_id().to_owned();
         let outcome = self
-            .receive_pdu(origin, pdu, &mut Budget::new())
+            .receive_pdu(origin, pdu, &mut Budget::new(), false)
             .await
             .map_err(|error| (Some(event_id.clone()), error))?;
         Ok((event_id, outcome))
@@ -185,11 +185,16 @@ impl Server {
     /// auth against its auth events (fetched if missing), the gap before it filled (or bridged
     /// with the room's state there), auth against the state before it, soft failure against
     /// the current state, then stored.
+    ///
+    /// With `forward`, a stored event is also queued, in the transaction that stores it, for the
+    /// room's other servers but `origin` (a join or leave taken through `send_join`/`send_leave`,
+    /// which only the resident server can pass on).
     pub(crate) async fn receive_pdu(
         &self,
         origin: &ServerName,
         pdu: Pdu,
         budget: &mut Budget,
+        forward: bool,
     ) -> Result<Outcome> {
         if self.store().event(pdu.event_id().as_str()).await?.is_some() {
             return Ok(Outcome::Known);
@@ -227,7 +232,8 @@ impl Server {
             }
         };
         // Neither stored nor rejected: checked above.
-        let outcome = self.store_new_remote_event(&pdu, state_before, None).await?;
+        let forward_from = forward.then_some(origin);
+        let outcome = self.store_new_remote_event(&pdu, state_before, forward_from).await?;
         if matches!(outcome, Outcome::Rejected(_)) {
             self.count_refused();
         }
@@ -406,7 +412,7 @@ impl Server {
             if event.event_id() == pdu.event_id() {
                 continue;
             }
-            Box::pin(self.receive_pdu(origin, event, &mut inner)).await?;
+            Box::pin(self.receive_pdu(origin, event, &mut inner, false)).await?;
         }
         budget.events = inner.events;
         Ok(())
