@@ -32,6 +32,7 @@ usage: cargo xtask <command>
   dev [--port N] build the app (release wasm), start a local relay (WebSocket on
                  127.0.0.1:4001, TCP on 127.0.0.1:4002) and serve the app at
                  http://127.0.0.1:8080, federating through that relay by default
+  build          build the app (release wasm, then web/dist) without serving it
   serve [--port N] [--relay MULTIADDR]...
                  serve the app as built last (port 0: any free port); the page federates
                  through the relays given by default
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("dev") => port(&args[1..]).and_then(dev),
+        Some("build") => Tools::ensure_build(&root()).and_then(|()| web::build()),
         Some("serve") => serve_args(&args[1..])
             .and_then(|(port, relays)| serve::serve(&web::dist(), port, &relays)),
         Some("test" | "ci") => test(),
@@ -150,7 +152,7 @@ fn test() -> Result<(), String> {
         .env("HEARTH_NODE_BIN", target_dir().join("debug").join("hearth-node"))
         .env("HEARTH_RENDEZVOUS_BIN", target_dir().join("debug").join("hearth-rendezvous"))
         .env("HEARTH_XTASK_BIN", env::current_exe().map_err(|error| error.to_string())?);
-    step("matrix-js-sdk against hearth-node and in Chromium", node_tests)?;
+    step("matrix-js-sdk against hearth-node, the app in Chromium and Firefox", node_tests)?;
     for krate in WASM_TEST_CRATES {
         step(
             &format!("wasm tests of {krate} in headless Chromium"),

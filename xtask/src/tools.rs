@@ -1,6 +1,6 @@
 //! Installing what the commands need, idempotently: the wasm32 target, `wasm-bindgen-cli` at
-//! exactly the version of the `wasm-bindgen` crate in Cargo.lock, Chromium and ChromeDriver
-//! from Debian's packages, npm packages at their locked versions.
+//! exactly the version of the `wasm-bindgen` crate in Cargo.lock, Chromium, ChromeDriver and
+//! Firefox ESR from Debian's packages, npm packages at their locked versions.
 
 use std::{
     env, fs,
@@ -15,12 +15,14 @@ pub(crate) struct Tools {
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const FIREFOX: &str = "/usr/bin/firefox-esr";
 
 impl Tools {
     /// Makes sure every tool the test and bench commands need is installed.
     pub(crate) fn ensure(root: &Path) -> Result<Self, String> {
         Self::ensure_build(root)?;
         ensure_chromium()?;
+        ensure_firefox()?;
         Ok(Self { chromedriver: PathBuf::from(CHROMEDRIVER) })
     }
 
@@ -114,6 +116,22 @@ fn ensure_chromium() -> Result<(), String> {
         return Ok(());
     }
     println!("xtask: installing Debian's chromium and chromium-driver");
+    apt_install(&["chromium", "chromium-driver"], "Chromium and ChromeDriver are")
+}
+
+/// Debian's Firefox ESR, which `tests/browser/firefox.test.mjs` drives over WebDriver BiDi (no
+/// geckodriver, no browser download).
+fn ensure_firefox() -> Result<(), String> {
+    if Path::new(FIREFOX).exists() {
+        return Ok(());
+    }
+    println!("xtask: installing Debian's firefox-esr");
+    apt_install(&["firefox-esr"], "Firefox ESR is")
+}
+
+/// `apt-get install` as root, else through password-less sudo; `apt-get update` and a retry
+/// when the package lists are stale. `what` names the packages in the failure message.
+fn apt_install(packages: &[&str], what: &str) -> Result<(), String> {
     let is_root = output(Command::new("id").arg("-u")).map(|uid| uid.trim() == "0")?;
     let apt = |args: &[&str]| {
         let mut command = if is_root { Command::new("apt-get") } else { Command::new("sudo") };
@@ -123,13 +141,15 @@ fn ensure_chromium() -> Result<(), String> {
         command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         run(&mut command)
     };
-    let packages = ["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"];
-    if apt(&packages).is_err() {
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend_from_slice(packages);
+    if apt(&install).is_err() {
         apt(&["update"])?;
-        apt(&packages).map_err(|error| {
+        apt(&install).map_err(|error| {
             format!(
-                "{error}\nChromium and ChromeDriver are needed for the browser tests. Install \
-                 them with `sudo apt-get install chromium chromium-driver` and run again."
+                "{error}\n{what} needed for the browser tests. Install with \
+                 `sudo apt-get install {}` and run again.",
+                packages.join(" ")
             )
         })?;
     }
