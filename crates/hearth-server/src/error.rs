@@ -93,6 +93,14 @@ pub enum ServerError {
     /// Another server could not be reached or did not answer in time (502 `M_UNKNOWN`).
     #[error("{0}")]
     Unreachable(String),
+    /// Another server's file is larger than this server serves (502 `M_TOO_LARGE`, as the
+    /// spec's media download endpoints answer).
+    #[error("{0}")]
+    MediaTooLarge(String),
+    /// Content that is not available yet: another server did not deliver it within the
+    /// client's `timeout_ms` (504 `M_NOT_YET_UPLOADED`).
+    #[error("{0}")]
+    NotYetUploaded(String),
     /// The storage failed (500 `M_UNKNOWN`).
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -137,6 +145,8 @@ impl ServerError {
             ServerError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
             ServerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
             ServerError::Unreachable(_) => (StatusCode::BAD_GATEWAY, "M_UNKNOWN"),
+            ServerError::MediaTooLarge(_) => (StatusCode::BAD_GATEWAY, "M_TOO_LARGE"),
+            ServerError::NotYetUploaded(_) => (StatusCode::GATEWAY_TIMEOUT, "M_NOT_YET_UPLOADED"),
             ServerError::IncompatibleRoomVersion(_) => {
                 (StatusCode::BAD_REQUEST, "M_INCOMPATIBLE_ROOM_VERSION")
             }

@@ -97,6 +97,8 @@ pub(crate) struct Inner {
     refused_events: std::sync::atomic::AtomicU64,
     destination_status:
         Mutex<std::collections::BTreeMap<hearth_core::ruma::OwnedServerName, DestinationStatus>>,
+    /// Other servers' files being fetched now (one fetch per file).
+    remote_fetches: Mutex<federation::media::RemoteFetches>,
 }
 
 impl std::fmt::Debug for Server {
@@ -138,6 +140,7 @@ impl Server {
             refused_events: std::sync::atomic::AtomicU64::new(0),
             peer_users: Mutex::new(federation::PeerUsers::default()),
             destination_status: Mutex::new(std::collections::BTreeMap::new()),
+            remote_fetches: Mutex::new(federation::media::RemoteFetches::default()),
         }))
     }
 

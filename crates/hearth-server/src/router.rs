@@ -103,6 +103,28 @@ impl Router {
         }));
     }
 
+    /// A federation endpoint whose response ruma cannot write as the spec wants (the
+    /// `multipart/mixed` media downloads): the handler answers with the HTTP response itself.
+    pub(crate) fn federated_http<R, F, Fut>(&mut self, handler: F)
+    where
+        R: IncomingRequest + SendOutsideWasm + 'static,
+        F: Fn(Server, OwnedServerName, R) -> Fut
+            + Clone
+            + SendOutsideWasm
+            + SyncOutsideWasm
+            + 'static,
+        Fut: Future<Output = Result<Response>> + SendOutsideWasm + 'static,
+    {
+        self.add::<R>(Arc::new(move |server: Server, incoming: Incoming| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let origin = server.authenticate_server(&incoming.request)?;
+                let request = parse::<R>(incoming)?;
+                handler(server, origin, request).await
+            })
+        }));
+    }
+
     /// An endpoint anyone may call.
     pub(crate) fn public<R, F, Fut>(&mut self, handler: F)
     where

@@ -74,19 +74,25 @@ async fn upload_then_download_on_both_paths() {
 }
 
 #[tokio::test]
-async fn unknown_and_remote_media_are_not_found() {
+async fn unknown_media_is_not_found_and_remote_media_needs_the_network() {
     let server = server().await;
     let alice = register(&server, "alice").await;
     let local = server.server_name().as_str().to_owned();
     for path in [
         format!("/_matrix/client/v1/media/download/{local}/nothing"),
-        "/_matrix/client/v1/media/download/elsewhere.example/abc".to_owned(),
+        format!("/_matrix/client/v1/media/download/{local}/not%20an%20id"),
         format!("/_matrix/media/v3/download/{local}/nothing"),
         format!("/_matrix/media/v3/thumbnail/{local}/nothing?width=1&height=1"),
+        "/_matrix/media/v3/download/elsewhere.example/abc?allow_remote=false".to_owned(),
     ] {
         let reply = raw(&server, "GET", &path, Some(&alice.token), Vec::new(), None).await;
         assert_eq!((reply.status, reply.errcode()), (404, "M_NOT_FOUND"), "{path}");
     }
+    // Another server's file is fetched over federation, which this server has none of (see
+    // federation_media.rs for servers that federate).
+    let path = "/_matrix/client/v1/media/download/elsewhere.example/abc";
+    let reply = raw(&server, "GET", path, Some(&alice.token), Vec::new(), None).await;
+    assert_eq!((reply.status, reply.errcode()), (502, "M_UNKNOWN"), "{}", reply.body);
 }
 
 #[tokio::test]

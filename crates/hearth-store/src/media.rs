@@ -20,7 +20,7 @@ pub struct MediaRecord {
     pub filename: Option<String>,
     /// Its size in bytes.
     pub size: u64,
-    /// The user who uploaded it.
+    /// The user who uploaded it; for a copy of another server's file, that server's name.
     pub uploader: String,
     /// When it was uploaded (ms since the epoch).
     pub created_ts: u64,
@@ -31,12 +31,13 @@ fn media_key(media_id: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// The metadata of a local media file.
+    /// The metadata of a media file (local, or a copy of another server's: see `hearth-server`
+    /// for how their IDs are told apart).
     pub async fn media(&self, media_id: &str) -> Result<Option<MediaRecord>, StoreError> {
         self.get(Table::Media, &media_key(media_id)).await
     }
 
-    /// The bytes of a local media file.
+    /// The bytes of a media file.
     pub async fn media_content(&self, media_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.get_raw(Table::MediaContent, &media_key(media_id)).await
     }

@@ -2,8 +2,11 @@
 //! ([spec](https://spec.matrix.org/v1.16/client-server-api/#content-repository)).
 //!
 //! Downloads are served on the authenticated `/_matrix/client/v1/media/*` paths and on the
-//! legacy unauthenticated `/_matrix/media/v3/*` ones. Only local media is served: a remote
-//! server name answers 404 until federation fetches media.
+//! legacy unauthenticated `/_matrix/media/v3/*` ones. Another server's file is fetched over
+//! federation and kept in the local store (`federation/media.rs`); the legacy paths fetch too
+//! unless the client says `allow_remote=false`.
+
+use std::time::Duration;
 
 use hearth_core::ruma::{
     OwnedMxcUri, ServerName, UInt,
@@ -54,27 +57,59 @@ const INLINE_TYPES: &[&str] = &[
     "audio/x-flac",
 ];
 
-/// A local file: its bytes, content type and `Content-Disposition`.
-struct Served {
-    file: Vec<u8>,
-    content_type: String,
-    disposition: ContentDisposition,
+/// Whether `media_id` could be one of this server's media IDs: what `random_token` makes, and
+/// what the spec asks of every server (`[A-Za-z0-9_-]`). Anything else names no file.
+pub(crate) fn is_media_id(media_id: &str) -> bool {
+    !media_id.is_empty()
+        && media_id.len() <= 255
+        && media_id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-'))
+}
+
+/// A file to serve: its bytes, content type and `Content-Disposition`.
+pub(crate) struct Served {
+    pub(crate) file: Vec<u8>,
+    pub(crate) content_type: String,
+    pub(crate) disposition: ContentDisposition,
+}
+
+fn not_found() -> ServerError {
+    ServerError::NotFound("media not found".into())
 }
 
 impl Server {
-    /// Reads a local media file; `filename` overrides the stored name in the disposition.
+    /// `mxc://{server_name}/{media_id}` for a client: a local file, or another server's (a copy
+    /// already kept, else fetched, waiting at most `fetch` for it; with `fetch` `None`, when the
+    /// client said `allow_remote=false`, only a copy already kept). `filename` overrides the stored name in the disposition.
     async fn serve_media(
         &self,
         server_name: &ServerName,
         media_id: &str,
         filename: Option<String>,
+        fetch: Option<Duration>,
     ) -> Result<Served> {
-        let not_found = || ServerError::NotFound("media not found".into());
-        if server_name != self.server_name() {
+        if server_name == self.server_name() {
+            return self.local_media(media_id, filename).await;
+        }
+        let store_id = self.remote_media(server_name, media_id, fetch).await?;
+        self.stored_media(&store_id, filename).await
+    }
+
+    /// One of this server's own files (never a copy of another server's).
+    pub(crate) async fn local_media(
+        &self,
+        media_id: &str,
+        filename: Option<String>,
+    ) -> Result<Served> {
+        if !is_media_id(media_id) {
             return Err(not_found());
         }
-        let record = self.store().media(media_id).await?.ok_or_else(not_found)?;
-        let file = self.store().media_content(media_id).await?.ok_or_else(not_found)?;
+        self.stored_media(media_id, filename).await
+    }
+
+    /// A file of the media store, by its ID there.
+    async fn stored_media(&self, store_id: &str, filename: Option<String>) -> Result<Served> {
+        let record = self.store().media(store_id).await?.ok_or_else(not_found)?;
+        let file = self.store().media_content(store_id).await?.ok_or_else(not_found)?;
         let content_type =
             record.content_type.unwrap_or_else(|| "application/octet-stream".to_owned());
         let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -125,7 +160,9 @@ pub(crate) async fn get_content(
     _authed: Authed,
     request: get_content::v1::Request,
 ) -> Result<get_content::v1::Response> {
-    let served = server.serve_media(&request.server_name, &request.media_id, None).await?;
+    let served = server
+        .serve_media(&request.server_name, &request.media_id, None, Some(request.timeout_ms))
+        .await?;
     Ok(get_content::v1::Response::new(served.file, served.content_type, served.disposition))
 }
 
@@ -136,8 +173,14 @@ pub(crate) async fn get_content_as_filename(
     _authed: Authed,
     request: get_content_as_filename::v1::Request,
 ) -> Result<get_content_as_filename::v1::Response> {
-    let served =
-        server.serve_media(&request.server_name, &request.media_id, Some(request.filename)).await?;
+    let served = server
+        .serve_media(
+            &request.server_name,
+            &request.media_id,
+            Some(request.filename),
+            Some(request.timeout_ms),
+        )
+        .await?;
     Ok(get_content_as_filename::v1::Response::new(
         served.file,
         served.content_type,
@@ -154,7 +197,9 @@ pub(crate) async fn get_content_thumbnail(
     _authed: Authed,
     request: get_content_thumbnail::v1::Request,
 ) -> Result<get_content_thumbnail::v1::Response> {
-    let served = server.serve_media(&request.server_name, &request.media_id, None).await?;
+    let served = server
+        .serve_media(&request.server_name, &request.media_id, None, Some(request.timeout_ms))
+        .await?;
     Ok(get_content_thumbnail::v1::Response::new(
         served.file,
         served.content_type,
@@ -184,7 +229,9 @@ pub(crate) mod legacy {
         server: Server,
         request: media::get_content::v3::Request,
     ) -> Result<media::get_content::v3::Response> {
-        let served = server.serve_media(&request.server_name, &request.media_id, None).await?;
+        let fetch = request.allow_remote.then_some(request.timeout_ms);
+        let served =
+            server.serve_media(&request.server_name, &request.media_id, None, fetch).await?;
         Ok(media::get_content::v3::Response::new(
             served.file,
             served.content_type,
@@ -198,8 +245,9 @@ pub(crate) mod legacy {
         server: Server,
         request: media::get_content_as_filename::v3::Request,
     ) -> Result<media::get_content_as_filename::v3::Response> {
+        let fetch = request.allow_remote.then_some(request.timeout_ms);
         let served = server
-            .serve_media(&request.server_name, &request.media_id, Some(request.filename))
+            .serve_media(&request.server_name, &request.media_id, Some(request.filename), fetch)
             .await?;
         Ok(media::get_content_as_filename::v3::Response::new(
             served.file,
@@ -216,7 +264,9 @@ pub(crate) mod legacy {
         server: Server,
         request: media::get_content_thumbnail::v3::Request,
     ) -> Result<media::get_content_thumbnail::v3::Response> {
-        let served = server.serve_media(&request.server_name, &request.media_id, None).await?;
+        let fetch = request.allow_remote.then_some(request.timeout_ms);
+        let served =
+            server.serve_media(&request.server_name, &request.media_id, None, fetch).await?;
         Ok(media::get_content_thumbnail::v3::Response::new(
             served.file,
             served.content_type,

@@ -24,6 +24,22 @@ impl Server {
     where
         R: OutgoingRequest<PathBuilder = SinglePath>,
     {
+        let response = self.send_federation_request(destination, request).await?;
+        let (parts, body) = response.into_parts();
+        R::IncomingResponse::try_from_http_response(http::Response::from_parts(parts, &body[..]))
+            .map_err(|error| remote_error(destination, error))
+    }
+
+    /// Signs and sends a server-server request and returns the response as it came, whatever
+    /// its status (for responses ruma's types cannot parse safely, such as media).
+    pub(crate) async fn send_federation_request<R>(
+        &self,
+        destination: &ServerName,
+        request: R,
+    ) -> Result<http::Response<Vec<u8>>>
+    where
+        R: OutgoingRequest<PathBuilder = SinglePath>,
+    {
         if destination == self.server_name() {
             return Err(ServerError::Internal("a federation request to this server".into()));
         }
@@ -45,10 +61,7 @@ impl Server {
             })?;
         let mut http_request = http::Request::from_parts(parts, body);
         sign_request(self.identity(), destination, &mut http_request)?;
-        let response = self.federation().request(destination.to_owned(), http_request).await?;
-        let (parts, body) = response.into_parts();
-        R::IncomingResponse::try_from_http_response(http::Response::from_parts(parts, &body[..]))
-            .map_err(|error| remote_error(destination, error))
+        self.federation().request(destination.to_owned(), http_request).await
     }
 }
 

@@ -7,7 +7,9 @@ mod devices;
 mod edu;
 mod events;
 mod keys;
+pub(crate) mod media;
 mod membership;
+mod multipart;
 mod peers;
 mod query;
 mod receive;
@@ -23,6 +25,7 @@ use crate::{Server, error::Result, router::Router};
 
 pub(crate) fn routes(router: &mut Router) {
     peers::routes(router);
+    media::routes(router);
     router.public(keys::get_server_keys);
     router.public(get_server_version);
     router.federated(query::get_profile_information);
