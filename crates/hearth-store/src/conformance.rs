@@ -385,6 +385,10 @@ pub async fn timelines_scan_by_position(backend: Arc<dyn Backend>) {
     assert_eq!((stored.room_id, stored.stream), (other, positions[3]));
     assert_eq!(stored.pdu.get(), r#"{"n":3}"#);
     assert!(store.event("$missing").await.unwrap().is_none());
+    let many = store.events(&["$event4", "$missing", "$event3"]).await.unwrap();
+    let found: Vec<Option<u64>> =
+        many.iter().map(|event| event.as_ref().map(|e| e.stream)).collect();
+    assert_eq!(found, [Some(positions[4]), None, Some(positions[3])]);
 }
 
 pub async fn memberships_index_both_ways(backend: Arc<dyn Backend>) {

@@ -98,6 +98,26 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` items queued for `destination`, newest first, with their sequence numbers
+    /// (what a status display shows: the latest sends are the ones a user looks at).
+    pub async fn outbound_newest(
+        &self,
+        destination: &str,
+        limit: usize,
+    ) -> Result<Vec<(u64, OutboundItem)>, StoreError> {
+        let prefix = Key::new().str(destination).build();
+        let rows: Vec<(Vec<u8>, OutboundItem)> = self
+            .scan(Table::OutboundQueue, KeyRange::prefix(&prefix), Direction::Backward, limit)
+            .await?;
+        rows.into_iter()
+            .map(|(key, item)| {
+                let mut reader = KeyReader::new(&key);
+                reader.str()?;
+                Ok((reader.u64()?, item))
+            })
+            .collect()
+    }
+
     /// Every destination with at least one queued item, in key order.
     ///
     /// One scan of one entry per destination: each scan starts just past the previous

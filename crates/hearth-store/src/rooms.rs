@@ -110,6 +110,12 @@ impl Store {
         self.get(Table::Events, &event_key(event_id)).await
     }
 
+    /// [`Store::event`] for many events, in the order of `event_ids`, in one backend read.
+    pub async fn events(&self, event_ids: &[&str]) -> Result<Vec<Option<StoredEvent>>, StoreError> {
+        let keys: Vec<Vec<u8>> = event_ids.iter().map(|event_id| event_key(event_id)).collect();
+        self.get_many(Table::Events, &keys).await
+    }
+
     /// A room the server takes part in.
     pub async fn room(&self, room_id: &RoomId) -> Result<Option<RoomRecord>, StoreError> {
         self.get(Table::Rooms, &Key::new().str(room_id.as_str()).build()).await

@@ -3,6 +3,7 @@
 mod auth;
 mod catch_up;
 mod client;
+mod delivery;
 mod devices;
 mod edu;
 mod events;
@@ -25,6 +26,7 @@ use crate::{Server, error::Result, router::Router};
 
 pub(crate) fn routes(router: &mut Router) {
     peers::routes(router);
+    delivery::routes(router);
     media::routes(router);
     router.public(keys::get_server_keys);
     router.public(get_server_version);

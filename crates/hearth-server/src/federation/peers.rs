@@ -146,7 +146,7 @@ impl Server {
     }
 }
 
-fn json_response(value: &Value) -> Result<http::Response<Vec<u8>>> {
+pub(super) fn json_response(value: &Value) -> Result<http::Response<Vec<u8>>> {
     let body =
         serde_json::to_vec(value).map_err(|error| ServerError::Internal(error.to_string()))?;
     Ok(http::Response::new(body))

@@ -47,6 +47,8 @@ pub struct DestinationStatus {
     pub sent_transactions: u64,
     /// Failed attempts since the last success.
     pub failures: u32,
+    /// Why the last attempt failed, while `failures` is not 0.
+    pub last_error: Option<String>,
 }
 
 impl Server {
@@ -116,8 +118,8 @@ impl Server {
                         }
                     }
                 }
-                Err(_) => {
-                    self.note_failure(&destination);
+                Err(error) => {
+                    self.note_failure(&destination, &error);
                     let listener = wake.listen();
                     let already_woken = {
                         let mut senders = lock(&self.0.senders);
@@ -204,12 +206,15 @@ impl Server {
         let status = statuses.entry(destination.to_owned()).or_default();
         status.sent_transactions += 1;
         status.failures = 0;
+        status.last_error = None;
         Ok(true)
     }
 
-    fn note_failure(&self, destination: &ServerName) {
+    fn note_failure(&self, destination: &ServerName, error: &ServerError) {
         let mut statuses = lock(&self.0.destination_status);
-        statuses.entry(destination.to_owned()).or_default().failures += 1;
+        let status = statuses.entry(destination.to_owned()).or_default();
+        status.failures += 1;
+        status.last_error = Some(error.to_string());
     }
 
     /// How sending to `destination` goes.

@@ -51,6 +51,12 @@ pub async fn outbound_queue_per_destination(backend: Arc<dyn Backend>) {
     assert_eq!(json(&store.outbound("b.x", 2).await.unwrap()), json(&queued[..2]));
     assert_eq!(json(&store.outbound("a.x", 10).await.unwrap()), json(&[(a1, pdu("$1"))]));
     assert!(store.outbound("b.x", 0).await.unwrap().is_empty());
+    // Newest first, for the delivery status; the neighbours' keys stay out of a backward scan.
+    let newest: Vec<(u64, OutboundItem)> = queued.iter().rev().cloned().collect();
+    assert_eq!(json(&store.outbound_newest("b.x", 10).await.unwrap()), json(&newest));
+    assert_eq!(json(&store.outbound_newest("b.x", 2).await.unwrap()), json(&newest[..2]));
+    assert_eq!(json(&store.outbound_newest("a.x", 10).await.unwrap()), json(&[(a1, pdu("$1"))]));
+    assert!(store.outbound_newest("c.x", 10).await.unwrap().is_empty());
     assert!(store.outbound("c.x", 10).await.unwrap().is_empty());
 
     // Sent items go; the rest wait, across a restart.
