@@ -4,6 +4,12 @@ import { defineConfig } from 'vite';
 
 export default defineConfig({
   base: '/',
+  // Preact's automatic JSX runtime; no plugin needed for a production build.
+  esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+  resolve: {
+    // Libraries written for React (none yet) would resolve to Preact's compatibility layer.
+    alias: { react: 'preact/compat', 'react-dom': 'preact/compat' },
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

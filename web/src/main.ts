@@ -1,13 +1,13 @@
-// The minimal page: starts the tab host, registers the service worker (unless `?sw=off`), and
-// runs a matrix-js-sdk client against the homeserver. `window.hearth` is what the browser
-// end-to-end tests drive; keep its shape.
+// The page: starts the tab host, registers the service worker (unless `?sw=off`), and mounts
+// the chat app (src/app/), a matrix-js-sdk client against the homeserver. `window.hearth` is what
+// the browser end-to-end tests and benchmarks drive; keep its shape.
 
 import type { MatrixClient } from 'matrix-js-sdk';
 import wasmUrl from '../pkg/hearth_web_bg.wasm?url';
 import { startHost, type HearthHost, type RelayInfo, type Role, type Transport } from './host';
 import { loadRelaySetting } from './settings';
 import { Session } from './session';
-import { showError, showRelaySetting, showSession, showStatus } from './ui';
+import { mountApp } from './app/App';
 
 export interface HearthTestHooks {
   /** Role and transport known, and GET /_matrix/client/versions answered 200 through it. */
@@ -59,9 +59,9 @@ const ready = (async () => {
   if (useServiceWorker) await registerServiceWorker();
   // Fail fast when this tab was to serve and could not (there may be no other tab to).
   const failed = new Promise<never>((_, reject) =>
-    host.addEventListener('error', () => reject(host.error instanceof Error ? host.error : new Error(String(host.error)))),
+    host.addEventListener('error', () => reject(asError(host.error))),
   );
-  if (host.error !== undefined) throw host.error;
+  if (host.error !== undefined) throw asError(host.error);
   // A leader asks its own homeserver once it serves: asked earlier, the service worker may
   // still route to the tab this one replaced (a reload), and the answer would be a retry.
   if (host.role === 'leader' && !host.serving) {
@@ -100,15 +100,13 @@ window.hearth = {
   peers: () => host.peers(),
 };
 
-showStatus(host);
-showRelaySetting(relaySetting);
+const root = document.getElementById('app');
+if (!root) throw new Error('index.html has no #app');
+mountApp(root, { host, session, ready, relaySetting });
 ready.then(
-  async () => {
-    showSession(session);
-    await session.resume();
-  },
-  (err: unknown) => showError(`The homeserver is not reachable: ${String(err)}`),
-);
+  () => session.resume(),
+  () => {},
+).catch((err: unknown) => console.error('hearth: resuming the session failed', err));
 
 /** Registers /sw.js; on a first load, waits (bounded) until it controls this page so that the
  *  transport is settled. A browser that blocks service workers leaves the direct path. */
@@ -149,4 +147,8 @@ async function untilReachable(host: HearthHost): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`GET /_matrix/client/versions: ${last}`);
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(typeof value === 'string' ? value : JSON.stringify(value));
 }

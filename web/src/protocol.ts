@@ -104,7 +104,7 @@ export function matrixError(error: string = NO_TAB_SERVING, status = 503): Respo
 
 export function matrixErrorWire(error: string = NO_TAB_SERVING, status = 503): WireResponse {
   const body = new TextEncoder().encode(JSON.stringify({ errcode: 'M_UNKNOWN', error }));
-  return { status, headers: [['content-type', 'application/json']], body: body.buffer as ArrayBuffer };
+  return { status, headers: [['content-type', 'application/json']], body: body.buffer };
 }
 
 function headerList(headers: Headers): HeaderList {

@@ -1,5 +1,6 @@
-// The page's Matrix session: register (UIA dummy flow), log in, resume from localStorage, log
-// out, and the one matrix-js-sdk client started from it. No crypto on this page.
+// The page's Matrix session: first-run onboarding (a display name, an optional password),
+// register (UIA dummy flow), log in, resume from localStorage, log out, and the one
+// matrix-js-sdk client started from it, with its Rust crypto (end-to-end encryption).
 
 import {
   ClientEvent,
@@ -10,6 +11,7 @@ import {
   type MatrixClient,
   type RegisterResponse,
 } from 'matrix-js-sdk';
+import { usernameFrom } from './app/names';
 
 export interface Credentials {
   userId: string;
@@ -32,6 +34,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 export class Session extends EventTarget {
   #client: MatrixClient | null = null;
   #ready = deferred();
+  #resuming = loadCredentials() !== null;
   readonly #fetchFn: FetchFn;
 
   constructor(fetchFn: FetchFn) {
@@ -49,15 +52,25 @@ export class Session extends EventTarget {
     return this.#ready.promise;
   }
 
+  /** Whether a saved session is being resumed (the app waits rather than asking to sign in). */
+  get resuming(): boolean {
+    return this.#resuming;
+  }
+
   /** Starts the client of a saved session, if there is one. */
   async resume(): Promise<boolean> {
     const saved = loadCredentials();
-    if (saved === null) return false;
-    await this.#start(saved);
-    return true;
+    try {
+      if (saved === null) return false;
+      await this.#start(saved);
+      return true;
+    } finally {
+      this.#resuming = false;
+      this.dispatchEvent(new Event('change'));
+    }
   }
 
-  async register(username: string, password: string): Promise<string> {
+  async register(username: string, password: string, profile: { displayName?: string } = {}): Promise<string> {
     const api = this.#apiClient();
     const body = { username, password, initial_device_display_name: DEVICE_NAME };
     let response: RegisterResponse;
@@ -77,7 +90,33 @@ export class Session extends EventTarget {
     if (!response.access_token || !response.device_id) {
       throw new Error('registration returned no access token or device id');
     }
-    return this.#start({ userId: response.user_id, accessToken: response.access_token, deviceId: response.device_id });
+    const credentials = { userId: response.user_id, accessToken: response.access_token, deviceId: response.device_id };
+    if (profile.displayName) {
+      // Set before the client starts, so that the first sync (and every room) has the name.
+      const client = createClient({ baseUrl: location.origin, ...credentials, fetchFn: this.#fetchFn });
+      await client.setDisplayName(profile.displayName);
+    }
+    return this.#start(credentials);
+  }
+
+  /** First run: an account named after `displayName` on this tab's own homeserver, with
+   *  `password` if given (else a random one: the session stays in this browser). A taken
+   *  username gets a number. */
+  async onboard(displayName: string, password?: string): Promise<string> {
+    const name = displayName.trim();
+    if (name === '') throw new Error('Pick a name');
+    const base = usernameFrom(name) || 'me';
+    const secret = password || randomPassword();
+    let userId: string | null = null;
+    for (let attempt = 0; userId === null; attempt++) {
+      const username = attempt === 0 ? base : `${base}${attempt + 1}`;
+      try {
+        userId = await this.register(username, secret, { displayName: name });
+      } catch (err) {
+        if (!(err instanceof MatrixError && err.errcode === 'M_USER_IN_USE') || attempt >= 20) throw err;
+      }
+    }
+    return userId;
   }
 
   async login(username: string, password: string): Promise<string> {
@@ -100,7 +139,7 @@ export class Session extends EventTarget {
         console.warn('hearth: server-side logout failed', err);
       }
     }
-    this.#drop();
+    await this.#drop();
   }
 
   #apiClient(): MatrixClient {
@@ -110,7 +149,7 @@ export class Session extends EventTarget {
   async #start(credentials: Credentials): Promise<string> {
     this.#stopClient();
     saveCredentials(credentials);
-    const client = createClient({ baseUrl: location.origin, ...credentials, fetchFn: this.#fetchFn });
+    const client = createClient({ baseUrl: location.origin, ...credentials, fetchFn: this.#fetchFn, timelineSupport: true });
     this.#client = client;
     const ready = this.#ready;
     const onSync = (state: SyncState) => {
@@ -121,10 +160,14 @@ export class Session extends EventTarget {
     client.on(ClientEvent.Sync, onSync);
     // A saved token the server no longer knows: back to the sign-in form.
     client.on(HttpApiEvent.SessionLoggedOut, () => {
-      if (this.#client === client) this.#drop();
+      if (this.#client === client) void this.#drop();
     });
+    // The crypto store lives in IndexedDB under the user and device, so a reload (or another
+    // account on the same homeserver) finds its own keys.
+    await client.initRustCrypto({ cryptoDatabasePrefix: `hearth-crypto-${credentials.deviceId}` });
+    if (this.#client !== client) throw new Error('signed out while starting');
     this.dispatchEvent(new Event('change'));
-    await client.startClient({ initialSyncLimit: 20 });
+    await client.startClient({ initialSyncLimit: 30, lazyLoadMembers: false });
     await ready.promise;
     return credentials.userId;
   }
@@ -137,11 +180,20 @@ export class Session extends EventTarget {
     this.#ready = deferred();
   }
 
-  #drop(): void {
+  async #drop(): Promise<void> {
+    const client = this.#client;
     this.#stopClient();
     localStorage.removeItem(STORAGE_KEY);
     this.dispatchEvent(new Event('change'));
+    // The device is gone: its keys are of no use any more.
+    await client?.clearStores().catch((err: unknown) => console.warn('hearth: clearing the crypto store failed', err));
   }
+}
+
+function randomPassword(): string {
+  const bytes = new Uint8Array(24);
+  crypto.getRandomValues(bytes);
+  return btoa(String.fromCharCode(...bytes));
 }
 
 function loadCredentials(): Credentials | null {

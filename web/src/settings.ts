@@ -41,3 +41,4 @@ async function serverDefault(): Promise<string[]> {
     return [];
   }
 }
+

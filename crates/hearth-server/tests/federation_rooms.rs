@@ -342,3 +342,46 @@ async fn a_join_through_one_server_reaches_the_others_in_the_room() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn create_room_invites_users_of_other_servers_to_a_direct_chat() {
+    let (_network, servers) = network(2).await;
+    let (a, b) = (&servers[0], &servers[1]);
+    let alice = register(a, "alice").await;
+    let bob = register(b, "bob").await;
+    let room_id = alice
+        .create_room(
+            a,
+            json!({ "is_direct": true, "preset": "trusted_private_chat", "invite": [bob.user_id] }),
+        )
+        .await;
+    let sync =
+        eventually(b, &bob, "the invite", |sync| !sync["rooms"]["invite"][&room_id].is_null())
+            .await;
+    let invite_state = sync["rooms"]["invite"][&room_id]["invite_state"]["events"].clone();
+    let own_member = invite_state
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| {
+            event["type"] == "m.room.member" && event["state_key"] == bob.user_id.as_str()
+        })
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        own_member["content"]["is_direct"], true,
+        "the invite is marked direct: {invite_state}"
+    );
+
+    bob.post(b, &format!("/_matrix/client/v3/join/{}", enc(&room_id)), json!({})).await.ok();
+    eventually(a, &alice, "bob's join", |sync| {
+        sync["rooms"]["join"][&room_id]["timeline"]["events"].as_array().is_some_and(|events| {
+            events.iter().any(|event| {
+                event["type"] == "m.room.member"
+                    && event["state_key"] == bob.user_id.as_str()
+                    && event["content"]["membership"] == "join"
+            })
+        })
+    })
+    .await;
+}

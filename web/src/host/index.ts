@@ -211,8 +211,12 @@ class Host extends EventTarget implements HearthHost {
 
 /** `work`, unless `signal` aborts first (then an AbortError, as `fetch` does). */
 function abortable(signal: AbortSignal, work: Promise<Response>): Promise<Response> {
+  // The abort reason as given (an AbortError DOMException unless the caller chose another), as
+  // `fetch` rejects with it.
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<Response>((resolve, reject) => {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));

@@ -150,7 +150,9 @@ pub(crate) async fn invite_user(
         return Err(ServerError::Forbidden(format!("{user_id} is already in the room")));
     }
     if user_id.server_name() != server.server_name() {
-        server.invite_remote_user(&authed.user_id, &request.room_id, user_id, reason).await?;
+        server
+            .invite_remote_user(&authed.user_id, &request.room_id, user_id, reason, false)
+            .await?;
         return Ok(invite_user::v3::Response::new());
     }
     server.set_membership(&authed.user_id, &request.room_id, user_id, "invite", reason).await?;

@@ -19,7 +19,10 @@ use crate::{Authed, Server, ServerError, error::Result, rooms::NewEvent};
 /// Events follow the spec's order: create, the creator's join, power levels (with the
 /// override), the canonical alias, the preset's join rules, history visibility and guest
 /// access, `initial_state`, name, topic, then invites. All are stored in one transaction with
-/// the alias and the directory entry, so a failing event leaves no half-made room.
+/// the alias and the directory entry, so a failing event leaves no half-made room. Users of
+/// other servers are invited once the room exists, through their server (`PUT /invite`, which
+/// must sign the event): an invitee whose server cannot be reached fails the request, as it
+/// would fail `/invite`, but the room stays (the client sees it in /sync and can invite again).
 pub(crate) async fn create_room(
     server: Server,
     authed: Authed,
@@ -141,7 +144,9 @@ pub(crate) async fn create_room(
             object(json!({ "topic": topic }))?,
         ));
     }
-    for invitee in &request.invite {
+    let (local_invites, remote_invites): (Vec<_>, Vec<_>) =
+        request.invite.iter().partition(|invitee| invitee.server_name() == server.server_name());
+    for invitee in local_invites {
         let mut content = json!({ "membership": "invite" });
         if request.is_direct {
             content["is_direct"] = json!(true);
@@ -174,6 +179,9 @@ pub(crate) async fn create_room(
             },
         )
         .await?;
+    for invitee in remote_invites {
+        server.invite_remote_user(&sender, &room_id, invitee, None, request.is_direct).await?;
+    }
     Ok(create_room::v3::Response::new(room_id))
 }
 

@@ -524,10 +524,14 @@ impl Server {
         room_id: &RoomId,
         invitee: &UserId,
         reason: Option<&str>,
+        is_direct: bool,
     ) -> Result<()> {
         let mut content = json!({ "membership": "invite" });
         if let Some(reason) = reason {
             content["reason"] = json!(reason);
+        }
+        if is_direct {
+            content["is_direct"] = json!(true);
         }
         let event = NewEvent::state(
             TimelineEventType::RoomMember,

@@ -1,0 +1,221 @@
+// The chat app end to end, driven like a person would: two Chromium profiles (two people, each
+// with their own homeserver in a tab) and the real relay. Onboarding, the people list, an
+// encrypted direct message, messages both ways with Markdown, a reply, an edit, a reaction and
+// an image, a reload that keeps the history, and one side going offline while the other sends.
+// Screenshots of the main screens go to target/screenshots/.
+
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+import { after, before, test } from "node:test";
+import { matrixRequest, openBrowser, ready, serveApp } from "../lib/browser.mjs";
+import { REPO_ROOT } from "../lib/process.mjs";
+import { startRelay } from "../lib/relay.mjs";
+import { waitUntil } from "../lib/wait.mjs";
+
+/** Crossing the relay takes milliseconds; a first dial, a retry after backoff, and the first
+ *  Olm session and room key exchange, seconds. */
+const DELIVERY_MS = 30_000;
+const SCREENSHOTS = path.join(REPO_ROOT, "target", "screenshots");
+
+/** A 2×2 PNG (red, green / blue, white), made here so that its checksums are right. */
+const PNG = (() => {
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(2, 0);
+  header.writeUInt32BE(2, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = Buffer.from([0, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255, 255, 255, 255]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", zlib.deflateSync(rows)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+})();
+
+let relay;
+let app;
+const browsers = [];
+
+before(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  relay = await startRelay({ websocket: true });
+  app = await serveApp({ relays: [relay.websocket] });
+});
+
+after(async () => {
+  await Promise.allSettled(browsers.map((browser) => browser.close()));
+  app?.stop();
+  await relay?.dispose();
+});
+
+async function screenshot(page, name) {
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
+}
+
+/** Bounded waits on the page: Playwright's own expectations are not in playwright-core. A
+ *  wait that fails leaves a screenshot of every open page (failed-*.png) to see why. */
+async function visible(locator, what, timeoutMs = DELIVERY_MS) {
+  try {
+    await locator.first().waitFor({ state: "visible", timeout: timeoutMs });
+  } catch (err) {
+    const pages = browsers.flatMap((browser) => browser.context.pages());
+    await Promise.allSettled(pages.map((page, i) => screenshot(page, `failed-${i}`)));
+    throw new Error(`${what}: ${err.message}`);
+  }
+}
+
+/** First run in a fresh profile: the name is all it takes. */
+async function onboard(name, { shoot = false } = {}) {
+  const browser = await openBrowser();
+  browsers.push(browser);
+  await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: app.url });
+  const page = await browser.context.newPage();
+  await page.setViewportSize({ width: 1100, height: 720 });
+  page.on("pageerror", (error) => browser.logs.push(`[pageerror] ${error.message}`));
+  page.on("console", (message) => browser.logs.push(`[${message.type()}] ${message.text()}`));
+  await page.goto(app.url);
+  await ready(page);
+  const nameField = page.getByLabel("Your name");
+  await visible(nameField, "the first-run form");
+  await nameField.fill(name);
+  if (shoot) await screenshot(page, "1-onboarding");
+  await page.getByRole("button", { name: "Start chatting" }).click();
+  await visible(page.getByRole("heading", { name: "People online" }), `${name}'s chat to open`);
+  await waitUntil(`${name}'s homeserver to be reachable at the relay`, () => page.evaluate(() => window.hearth.reachable()), {
+    timeoutMs: DELIVERY_MS,
+  });
+  await visible(page.locator('.relay-status[data-state="online"]'), "the relay status to say online");
+  const userId = await page.evaluate(() => window.hearth.client().getUserId());
+  return { browser, page, userId, name };
+}
+
+/** The message tile whose text contains `text`. */
+const message = (page, text) => page.locator("li.event.message").filter({ hasText: text });
+
+/** Hovers a message and clicks one of its actions. */
+async function act(page, text, action) {
+  const tile = message(page, text).last();
+  await tile.hover();
+  await tile.getByRole("button", { name: action, exact: true }).click();
+}
+
+async function send(page, text) {
+  const composer = page.getByLabel("Message", { exact: true });
+  await composer.fill(text);
+  await composer.press("Enter");
+}
+
+test("two people onboard, find each other and chat in an encrypted DM", { timeout: 300_000 }, async (t) => {
+  t.after(() => {
+    if (process.env.HEARTH_TEST_VERBOSE === "1") for (const browser of browsers) console.log(browser.logs.join("\n"));
+  });
+  const alice = await onboard("Alice", { shoot: true });
+  const bob = await onboard("Bob");
+  await screenshot(alice.page, "2-empty");
+
+  // Alice's user ID, with a copy button and as a QR code.
+  await alice.page.getByRole("button", { name: /^Your profile/ }).click();
+  const shown = await alice.page.locator("#my-user-id").textContent();
+  assert.equal(shown, alice.userId);
+  const qr = await alice.page.getByRole("img", { name: /QR code of your user ID/ }).getAttribute("data-qr-text");
+  assert.equal(qr, `matrix:u/${alice.userId.slice(1)}`);
+  await alice.page.getByRole("button", { name: "Copy user ID" }).click();
+  assert.equal(await alice.page.evaluate(() => navigator.clipboard.readText()), alice.userId);
+  await screenshot(alice.page, "3-profile");
+  await alice.page.getByRole("button", { name: "Close" }).click();
+
+  // Bob is online at the relay, under his name; one click starts an encrypted DM.
+  await visible(alice.page.locator(`.people-list li[data-user-id="${bob.userId}"]`), "Bob in Alice's people list");
+  await alice.page.getByRole("button", { name: "Start a chat with Bob" }).click();
+  await visible(alice.page.locator("#room-name", { hasText: "Bob" }), "the DM with Bob to open");
+  await visible(alice.page.getByLabel("End-to-end encrypted"), "the DM to be encrypted");
+
+  // Bob gets the invite and accepts it.
+  const invite = bob.page.locator(".invite").filter({ hasText: "Alice" });
+  await visible(invite, "Alice's invite at Bob's");
+  await invite.getByRole("button", { name: "Accept" }).click();
+  await visible(bob.page.locator("#room-name", { hasText: "Alice" }), "the DM to open at Bob's");
+  await visible(alice.page.locator(".event.state", { hasText: "Bob joined" }), "Bob's join at Alice's");
+
+  // Messages both ways, Markdown rendered.
+  await send(alice.page, "Hello **Bob**, this is Hearth");
+  await visible(bob.page.locator("li.event.message strong", { hasText: "Bob" }), "Alice's formatted message at Bob's");
+  await send(bob.page, "Hi Alice! Peer to peer?");
+  await visible(message(alice.page, "Hi Alice! Peer to peer?"), "Bob's message at Alice's");
+
+  // Both stored encrypted: the homeservers only ever saw m.room.encrypted.
+  const roomId = await alice.page.evaluate(() => decodeURIComponent(location.hash.replace("#/room/", "")));
+  const raw = await matrixRequest(alice.page, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`);
+  const types = raw.body.chunk.filter((event) => !("state_key" in event)).map((event) => event.type);
+  assert.ok(types.length >= 2 && types.every((type) => type === "m.room.encrypted"), `timeline types: ${types}`);
+
+  // A reply, an edit, a reaction.
+  await act(bob.page, "Hello Bob, this is Hearth", "Reply");
+  await send(bob.page, "Replying to you");
+  const reply = message(alice.page, "Replying to you");
+  await visible(reply.locator(".reply-quote", { hasText: "this is Hearth" }), "Bob's reply (with its quote) at Alice's");
+
+  await act(alice.page, "Hi Alice! Peer to peer?", "React");
+  await alice.page.getByRole("button", { name: "React with 🎉" }).click();
+  await visible(message(bob.page, "Hi Alice! Peer to peer?").locator(".reaction", { hasText: "🎉" }), "Alice's reaction at Bob's");
+
+  await act(alice.page, "Hello Bob, this is Hearth", "Edit");
+  const composer = alice.page.getByLabel("Message", { exact: true });
+  await waitUntil("the message to edit in the composer", async () => (await composer.inputValue()) === "Hello **Bob**, this is Hearth", {
+    timeoutMs: 5_000,
+  });
+  await composer.fill("Hello **Bob**, this is Hearth, edited");
+  await composer.press("Enter");
+  await visible(message(bob.page, "this is Hearth, edited").locator(".edited"), "the edit at Bob's");
+
+  // An image: uploaded encrypted with a progress bar, shown inline on the other side.
+  await alice.page.locator('input[type="file"]').setInputFiles({ name: "dots.png", mimeType: "image/png", buffer: PNG });
+  const image = bob.page.locator("li.event.message img.image");
+  await visible(image, "Alice's image at Bob's");
+  await waitUntil("the image to decode at Bob's", () => image.evaluate((img) => img.complete && img.naturalWidth === 2), {
+    timeoutMs: DELIVERY_MS,
+  });
+
+  // Alice's messages reach Bob's server: delivered, and the room says Bob's peer is reachable.
+  await visible(message(alice.page, "this is Hearth, edited").locator('.delivery[data-state="delivered"]'), "the delivered mark");
+  await visible(alice.page.locator('.peer-status[data-reachable="1"]'), "the room's peer to be reachable");
+  await visible(bob.page.locator(".read-by").first(), "a read receipt").catch(() => {});
+  await screenshot(alice.page, "4-conversation");
+  await screenshot(bob.page, "5-conversation-bob");
+
+  // A reload keeps the history (decrypted again from this device's keys).
+  await bob.page.reload();
+  await ready(bob.page);
+  await visible(message(bob.page, "this is Hearth, edited"), "history after a reload");
+  await visible(message(bob.page, "Replying to you"), "Bob's own message after a reload");
+  assert.equal(await bob.page.locator(".undecryptable").count(), 0, "nothing undecryptable after a reload");
+
+  // Bob goes away (his tab, and so his homeserver, closes); Alice writes; Bob comes back and
+  // gets it.
+  await bob.page.close();
+  await send(alice.page, "Are you there?");
+  await visible(message(alice.page, "Are you there?").locator('.delivery[data-state="sent"]'), "the message waiting for Bob's server");
+  await visible(alice.page.locator(".peer-status[data-queued]:not([data-queued='0'])"), "the queued count");
+  await screenshot(alice.page, "6-peer-offline");
+  const back = await bob.browser.context.newPage();
+  await back.setViewportSize({ width: 1100, height: 720 });
+  await back.goto(`${app.url}/#/room/${encodeURIComponent(roomId)}`);
+  await ready(back);
+  await visible(message(back, "Are you there?"), "the message sent while Bob was away");
+  await visible(message(alice.page, "Are you there?").locator('.delivery[data-state="delivered"]'), "delivered once Bob is back");
+  assert.equal(await back.locator(".undecryptable").count(), 0, "nothing undecryptable after coming back");
+
+  // A phone-sized screen: one pane at a time.
+  await back.setViewportSize({ width: 390, height: 800 });
+  await screenshot(back, "7-phone");
+});

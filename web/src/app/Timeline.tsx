@@ -1,0 +1,211 @@
+// The timeline of a room: the last messages (more as you scroll back, fetched from the server
+// when the loaded ones run out), day separators, senders grouped, read receipts, and a button
+// back to the latest message when scrolled away.
+
+import {
+  EventStatus,
+  EventType,
+  MatrixEventEvent,
+  RoomEvent,
+  type MatrixEvent,
+  type Room,
+} from 'matrix-js-sdk';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useApp } from './context';
+import { EventTile, isShown } from './EventTile';
+import type { RoomDelivery } from './hearth-api';
+import { useEmitterUpdates } from './hooks';
+import type { ComposerMode } from './RoomView';
+
+/** How many tiles are rendered at first, and how many more each time the top is reached. */
+const PAGE = 40;
+/** Minutes between two messages of one sender after which the sender is shown again. */
+const GROUP_MINUTES = 5;
+
+export function Timeline({ room, delivery, setMode }: { room: Room; delivery: RoomDelivery | null; setMode: (mode: ComposerMode) => void }) {
+  const { client } = useApp();
+  const list = useRef<HTMLOListElement>(null);
+  const [shown, setShown] = useState(PAGE);
+  const [loading, setLoading] = useState(false);
+  const [atStart, setAtStart] = useState(false);
+  const [atBottom, setAtBottom] = useState(true);
+  const stick = useRef(true);
+  const anchor = useRef<{ height: number; top: number } | null>(null);
+
+  const forRoom = (...args: never[]) => {
+    for (const arg of args as unknown[]) {
+      if (arg && typeof arg === 'object' && 'roomId' in arg) return (arg as { roomId?: string }).roomId === room.roomId;
+    }
+    return true;
+  };
+  useEmitterUpdates(client, [RoomEvent.Timeline, RoomEvent.LocalEchoUpdated, RoomEvent.Redaction, RoomEvent.Receipt, RoomEvent.TimelineReset], forRoom);
+  useEmitterUpdates(client, [MatrixEventEvent.Decrypted, MatrixEventEvent.Replaced], (...args: never[]) => (args[0] as unknown as MatrixEvent).getRoomId() === room.roomId);
+
+  const all = room.getLiveTimeline().getEvents().filter((event) => isShown(event));
+  const events = all.slice(Math.max(0, all.length - shown));
+
+  // Read receipts: the last shown event each other member has read up to.
+  const me = client.getUserId();
+  const receipts = new Map<string, string[]>();
+  for (const member of room.getJoinedMembers()) {
+    if (member.userId === me) continue;
+    const eventId = room.getEventReadUpTo(member.userId);
+    if (!eventId) continue;
+    const target = lastShownAtOrBefore(all, room, eventId);
+    if (target) receipts.set(target, [...(receipts.get(target) ?? []), member.userId]);
+  }
+
+  // Keep the view pinned to the bottom while it is there; keep the reader's place when older
+  // messages are added above.
+  useLayoutEffect(() => {
+    const element = list.current;
+    if (!element) return;
+    if (anchor.current) {
+      element.scrollTop = element.scrollHeight - anchor.current.height + anchor.current.top;
+      anchor.current = null;
+    } else if (stick.current) {
+      element.scrollTop = element.scrollHeight;
+    }
+  });
+
+  // Tell the others how far this user has read, when the latest message is on screen.
+  const latest = all[all.length - 1];
+  const latestId = latest?.getId();
+  useEffect(() => {
+    if (!latest || !atBottom || document.visibilityState !== 'visible') return;
+    if (latest.status !== null || latest.getSender() === me || !latestId?.startsWith('$')) return;
+    if (room.getEventReadUpTo(me ?? '') === latestId) return;
+    client.sendReadReceipt(latest).catch((err: unknown) => console.warn('hearth: read receipt failed', err));
+  }, [client, room, latest, latestId, atBottom, me]);
+
+  const loadOlder = async () => {
+    if (loading || atStart) return;
+    const element = list.current;
+    if (element) anchor.current = { height: element.scrollHeight, top: element.scrollTop };
+    if (all.length > shown) {
+      setShown(shown + PAGE);
+      return;
+    }
+    setLoading(true);
+    try {
+      const before = room.getLiveTimeline().getEvents().length;
+      await client.scrollback(room, PAGE);
+      const after = room.getLiveTimeline().getEvents().length;
+      if (after === before || room.getLiveTimeline().getPaginationToken('b' as never) === null) setAtStart(after === before);
+      setShown((count) => count + PAGE);
+    } catch (err) {
+      console.warn('hearth: scrollback failed', err);
+      anchor.current = null;
+    } finally {
+      setLoading(false);
+    }
+  };
+
+  const onScroll = () => {
+    const element = list.current;
+    if (!element) return;
+    const bottom = element.scrollHeight - element.scrollTop - element.clientHeight < 40;
+    stick.current = bottom;
+    if (bottom !== atBottom) setAtBottom(bottom);
+    if (element.scrollTop < 80) void loadOlder();
+  };
+
+  const jumpToLatest = () => {
+    stick.current = true;
+    setShown(PAGE);
+    setAtBottom(true);
+    const element = list.current;
+    if (element) element.scrollTop = element.scrollHeight;
+  };
+
+  let previous: MatrixEvent | undefined;
+  const items = [];
+  if (atStart || (all.length <= shown && room.getLiveTimeline().getPaginationToken('b' as never) === null)) {
+    items.push(
+      <li key="start" class="timeline-start">
+        This is the beginning of the conversation.
+      </li>,
+    );
+  } else if (loading) {
+    items.push(
+      <li key="loading" class="timeline-start" aria-busy="true">
+        Loading older messages…
+      </li>,
+    );
+  }
+  for (const event of events) {
+    const day = dayOf(event);
+    if (!previous || dayOf(previous) !== day) {
+      items.push(
+        <li key={`day-${day}`} class="day-separator" role="separator">
+          <span>{day}</span>
+        </li>,
+      );
+    }
+    const continuation =
+      previous !== undefined &&
+      previous.getSender() === event.getSender() &&
+      dayOf(previous) === day &&
+      event.getTs() - previous.getTs() < GROUP_MINUTES * 60_000 &&
+      previous.getType() === event.getType();
+    const id = event.getId() ?? event.getTxnId() ?? '';
+    items.push(
+      <EventTile
+        key={event.getTxnId() ?? id}
+        event={event}
+        room={room}
+        continuation={continuation}
+        readBy={receipts.get(id) ?? []}
+        waitingFor={delivery?.undelivered[id] ?? null}
+        peerCount={delivery?.servers.length ?? 0}
+        setMode={setMode}
+      />,
+    );
+    previous = event;
+  }
+
+  return (
+    <div class="timeline-wrap">
+      <ol class="timeline" ref={list} onScroll={onScroll} aria-label={`Messages in ${room.name}`} tabIndex={0}>
+        {items}
+      </ol>
+      {!atBottom && (
+        <button type="button" class="jump-latest" onClick={jumpToLatest}>
+          Jump to latest ↓
+        </button>
+      )}
+    </div>
+  );
+}
+
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+
+function dayOf(event: MatrixEvent): string {
+  const date = new Date(event.getTs());
+  const today = new Date();
+  const yesterday = new Date(today.getTime() - 86_400_000);
+  if (date.toDateString() === today.toDateString()) return 'Today';
+  if (date.toDateString() === yesterday.toDateString()) return 'Yesterday';
+  return dayFormat.format(date);
+}
+
+/** The event a receipt at `eventId` shows under: that event if it is shown, else the last shown
+ *  one before it (a receipt on a reaction or an edit belongs to the message above). */
+function lastShownAtOrBefore(shown: MatrixEvent[], room: Room, eventId: string): string | null {
+  const events = room.getLiveTimeline().getEvents();
+  const index = events.findIndex((event) => event.getId() === eventId);
+  if (index === -1) return null;
+  const ids = new Set(shown.map((event) => event.getId()));
+  for (let i = index; i >= 0; i--) {
+    const id = events[i]?.getId();
+    if (id && ids.has(id)) return id;
+  }
+  return null;
+}
+
+/** Whether an event still waits to leave this tab. */
+export function isPending(event: MatrixEvent): boolean {
+  return event.status !== null && event.status !== EventStatus.SENT && event.status !== EventStatus.NOT_SENT && event.status !== EventStatus.CANCELLED;
+}
+
+export { EventType };

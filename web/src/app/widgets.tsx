@@ -1,0 +1,98 @@
+// Small shared pieces: avatars, modal dialogs, a copy button.
+
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { useApp } from './context';
+import { mediaUrl } from './media';
+import { colourOf, initial } from './names';
+
+/** A round avatar: the picture at `mxc` if there is one and it loads, else the name's initial
+ *  on a colour derived from `id`. Decorative: the name is always shown next to it. */
+export function Avatar({ id, name, mxc, size = 32 }: { id: string; name: string; mxc?: string | null | undefined; size?: number }) {
+  const { client, fetch } = useApp();
+  const [src, setSrc] = useState<string | null>(null);
+  useEffect(() => {
+    setSrc(null);
+    if (!mxc) return;
+    let live = true;
+    mediaUrl(client, fetch, mxc).then(
+      (url) => live && setSrc(url),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, fetch, mxc]);
+  const style = { width: `${size}px`, height: `${size}px`, fontSize: `${Math.round(size * 0.45)}px`, background: colourOf(id) };
+  return src ? (
+    <img class="avatar" src={src} alt="" style={style} />
+  ) : (
+    <span class="avatar" aria-hidden="true" style={style}>
+      {initial(name)}
+    </span>
+  );
+}
+
+/** A modal `<dialog>`: focus moves into it, Escape or the close button closes it. */
+export function Dialog({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+  }, []);
+  return (
+    <dialog ref={ref} class={wide ? 'wide' : undefined} aria-label={title} onClose={onClose} onCancel={onClose}>
+      <header class="dialog-header">
+        <h2>{title}</h2>
+        <button type="button" class="icon" aria-label="Close" onClick={onClose}>
+          ✕
+        </button>
+      </header>
+      {children}
+    </dialog>
+  );
+}
+
+export function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
+  const [copied, setCopied] = useState(false);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // Clipboard permission denied (or no secure context): select a hidden field instead.
+      const field = document.createElement('textarea');
+      field.value = text;
+      document.body.append(field);
+      field.select();
+      document.execCommand('copy');
+      field.remove();
+    }
+    setCopied(true);
+    setTimeout(() => setCopied(false), 1500);
+  };
+  return (
+    <button type="button" onClick={() => void copy()}>
+      {copied ? 'Copied' : label}
+    </button>
+  );
+}
+
+/** An error line for a form, announced to screen readers. */
+export function ErrorLine({ error }: { error: string | null }) {
+  return error ? (
+    <p class="error" role="alert">
+      {error}
+    </p>
+  ) : null;
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** A form field's text (empty when absent or a file). */
+export function formText(form: HTMLFormElement | FormData, name: string): string {
+  const value = (form instanceof FormData ? form : new FormData(form)).get(name);
+  return typeof value === 'string' ? value : '';
+}
