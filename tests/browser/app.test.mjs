@@ -186,12 +186,44 @@ test("two people onboard, find each other and chat in an encrypted DM", { timeou
     timeoutMs: DELIVERY_MS,
   });
 
+  // Alice and Bob verify each other with emoji: the same seven on both sides, both confirm.
+  await alice.page.getByRole("button", { name: "Verify Bob" }).click();
+  await bob.page.getByRole("dialog", { name: "Verify Alice" }).getByRole("button", { name: "Accept" }).click();
+  const emojiOf = async (page) => {
+    const list = page.getByRole("list", { name: "Emoji to compare" });
+    await visible(list, "the emoji to compare");
+    return list.locator("li").evaluateAll((items) => items.map((item) => item.dataset.emoji));
+  };
+  const aliceEmoji = await emojiOf(alice.page);
+  assert.equal(aliceEmoji.length, 7, `seven emoji: ${aliceEmoji}`);
+  assert.deepEqual(await emojiOf(bob.page), aliceEmoji, "both sides show the same emoji");
+  await screenshot(alice.page, "4-verification");
+  await alice.page.getByRole("button", { name: "They match" }).click();
+  await bob.page.getByRole("button", { name: "They match" }).click();
+  for (const side of [alice, bob]) {
+    await visible(side.page.locator('[data-verification="done"]'), `${side.name}'s verification to finish`);
+    await side.page.getByRole("button", { name: "Done" }).click();
+  }
+  const trust = (page, userId) =>
+    page.evaluate(async (userId) => {
+      const status = await window.hearth.client().getCrypto().getUserVerificationStatus(userId);
+      return { crossSigning: status.isCrossSigningVerified(), verified: status.isVerified() };
+    }, userId);
+  await visible(alice.page.locator('.verified-badge[data-verified="true"]'), "Bob shown verified at Alice's").catch(async (err) => {
+    const keys = await matrixRequest(alice.page, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [bob.userId]: [] } });
+    const own = await matrixRequest(bob.page, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [bob.userId]: [] } });
+    throw new Error(
+      `${err.message}; Alice's trust in Bob: ${JSON.stringify(await trust(alice.page, bob.userId))}; Bob's trust in Alice: ${JSON.stringify(await trust(bob.page, alice.userId))}\nkeys at Alice's: ${JSON.stringify(keys.body)}\nkeys at Bob's: ${JSON.stringify(own.body)}`,
+    );
+  });
+  await visible(bob.page.locator('.verified-badge[data-verified="true"]'), "Alice shown verified at Bob's");
+
   // Alice's messages reach Bob's server: delivered, and the room says Bob's peer is reachable.
   await visible(message(alice.page, "this is Hearth, edited").locator('.delivery[data-state="delivered"]'), "the delivered mark");
   await visible(alice.page.locator('.peer-status[data-reachable="1"]'), "the room's peer to be reachable");
   await visible(bob.page.locator(".read-by").first(), "a read receipt").catch(() => {});
-  await screenshot(alice.page, "4-conversation");
-  await screenshot(bob.page, "5-conversation-bob");
+  await screenshot(alice.page, "5-conversation");
+  await screenshot(bob.page, "6-conversation-bob");
 
   // A reload keeps the history (decrypted again from this device's keys).
   await bob.page.reload();
@@ -206,7 +238,7 @@ test("two people onboard, find each other and chat in an encrypted DM", { timeou
   await send(alice.page, "Are you there?");
   await visible(message(alice.page, "Are you there?").locator('.delivery[data-state="sent"]'), "the message waiting for Bob's server");
   await visible(alice.page.locator(".peer-status[data-queued]:not([data-queued='0'])"), "the queued count");
-  await screenshot(alice.page, "6-peer-offline");
+  await screenshot(alice.page, "7-peer-offline");
   const back = await bob.browser.context.newPage();
   await back.setViewportSize({ width: 1100, height: 720 });
   await back.goto(`${app.url}/#/room/${encodeURIComponent(roomId)}`);
@@ -217,5 +249,5 @@ test("two people onboard, find each other and chat in an encrypted DM", { timeou
 
   // A phone-sized screen: one pane at a time.
   await back.setViewportSize({ width: 390, height: 800 });
-  await screenshot(back, "7-phone");
+  await screenshot(back, "8-phone");
 });

@@ -169,6 +169,7 @@ export class Session extends EventTarget {
     this.dispatchEvent(new Event('change'));
     await client.startClient({ initialSyncLimit: 30, lazyLoadMembers: false });
     await ready.promise;
+    void setUpCrossSigning(client);
     return credentials.userId;
   }
 
@@ -187,6 +188,23 @@ export class Session extends EventTarget {
     this.dispatchEvent(new Event('change'));
     // The device is gone: its keys are of no use any more.
     await client?.clearStores().catch((err: unknown) => console.warn('hearth: clearing the crypto store failed', err));
+  }
+}
+
+/** Cross-signing keys for the account, made once on its first device (their first upload
+ *  needs no user-interactive authentication), so that people can verify each other. */
+async function setUpCrossSigning(client: MatrixClient): Promise<void> {
+  const crypto = client.getCrypto();
+  if (!crypto) return;
+  try {
+    if (await crypto.isCrossSigningReady()) return;
+    await crypto.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        await makeRequest(null);
+      },
+    });
+  } catch (err) {
+    console.warn('hearth: setting up cross-signing failed', err);
   }
 }
 

@@ -385,3 +385,36 @@ async fn create_room_invites_users_of_other_servers_to_a_direct_chat() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_signature_on_another_servers_users_key_is_seen_by_its_signer_only() {
+    let (_network, servers) = network(2).await;
+    let (a, b) = (&servers[0], &servers[1]);
+    let (alice, bob, _room) = shared_room(&servers).await;
+    let carol = register(a, "carol").await;
+    let master =
+        json!({ "user_id": bob.user_id, "usage": ["master"], "keys": { "ed25519:bmk": "bmk" } });
+    bob.post(b, "/_matrix/client/v3/keys/device_signing/upload", json!({ "master_key": master }))
+        .await
+        .ok();
+
+    // alice verified bob: her user-signing key signs his master key, uploaded to her server.
+    let mut signed = master.clone();
+    signed["signatures"] = json!({
+        &alice.user_id: { "ed25519:ausk": "alice-sig" },
+        &bob.user_id: { "ed25519:forged": "not-alice's-to-give" },
+    });
+    let body = json!({ &bob.user_id: { "bmk": signed } });
+    alice.post(a, "/_matrix/client/v3/keys/signatures/upload", body).await.ok();
+
+    let query = json!({ "device_keys": { &bob.user_id: [] } });
+    let seen = alice.post(a, "/_matrix/client/v3/keys/query", query.clone()).await.ok();
+    let signatures = &seen["master_keys"][&bob.user_id]["signatures"];
+    assert_eq!(signatures[&alice.user_id]["ed25519:ausk"], "alice-sig", "{seen}");
+    assert!(signatures[&bob.user_id]["ed25519:forged"].is_null(), "only alice's own: {seen}");
+    let other = carol.post(a, "/_matrix/client/v3/keys/query", query).await.ok();
+    assert!(
+        other["master_keys"][&bob.user_id]["signatures"][&alice.user_id].is_null(),
+        "carol does not see alice's signature: {other}"
+    );
+}

@@ -12,6 +12,8 @@ import { useEmitterUpdates, useTargetEvent } from './hooks';
 import { Onboarding } from './Onboarding';
 import { RoomView } from './RoomView';
 import { Sidebar } from './Sidebar';
+import { useIncomingVerifications, VerificationDialog } from './Verification';
+import type { VerificationRequest } from 'matrix-js-sdk/lib/crypto-api/index.js';
 
 export interface AppProps {
   host: HearthHost;
@@ -72,6 +74,9 @@ function roomFromHash(): string | null {
 function Chat({ client, host, session, relaySetting }: { client: MatrixClient; host: HearthHost; session: Session; relaySetting: string[] }) {
   const [roomId, setRoomId] = useState<string | null>(roomFromHash);
   const [dialog, setDialog] = useState<DialogName | null>(null);
+  const [outgoing, setOutgoing] = useState<VerificationRequest | null>(null);
+  const [incoming, dismissIncoming] = useIncomingVerifications(client);
+  const verification = outgoing ?? incoming[0] ?? null;
   useEmitterUpdates(client, [ClientEvent.Room, ClientEvent.Sync, RoomEvent.MyMembership]);
   useEffect(() => {
     const onHash = () => setRoomId(roomFromHash());
@@ -84,6 +89,7 @@ function Chat({ client, host, session, relaySetting }: { client: MatrixClient; h
       fetch: host.fetch,
       host,
       relaySetting,
+      showVerification: setOutgoing,
       openRoom: (id) => {
         setRoomId(id);
         const hash = id === null ? '' : `#/room/${encodeURIComponent(id)}`;
@@ -110,6 +116,13 @@ function Chat({ client, host, session, relaySetting }: { client: MatrixClient; h
         </main>
       </div>
       {dialog && <Dialogs name={dialog} room={room} session={session} onClose={() => setDialog(null)} />}
+      {verification && (
+        <VerificationDialog
+          key={verification.transactionId ?? verification.otherUserId}
+          request={verification}
+          onClose={() => (verification === outgoing ? setOutgoing(null) : dismissIncoming(verification))}
+        />
+      )}
     </AppContextProvider.Provider>
   );
 }

@@ -9,7 +9,10 @@ import type { DialogName } from './dialogs';
 import { fetchRoomDelivery, type RoomDelivery } from './hearth-api';
 import { useEmitterUpdates, usePolled } from './hooks';
 import { displayName, shortServer } from './names';
+import { directPartner, isDirect } from './rooms';
 import { Timeline } from './Timeline';
+import { useVerified } from './Verification';
+import { errorText } from './widgets';
 
 const DELIVERY_POLL_MS = 2_000;
 
@@ -25,6 +28,7 @@ export function RoomView({ room, openDialog }: { room: Room; openDialog: (name: 
   });
   const delivery = usePolled(() => fetchRoomDelivery(client, fetch, room.roomId).catch(() => null), DELIVERY_POLL_MS, room.roomId);
   const encrypted = room.hasEncryptionStateEvent();
+  const partner = isDirect(client, room) ? directPartner(client, room) : null;
   const topic = room.currentState.getStateEvents('m.room.topic', '')?.getContent<{ topic?: string }>().topic;
   return (
     <section class="room" aria-labelledby="room-name">
@@ -44,6 +48,7 @@ export function RoomView({ room, openDialog }: { room: Room; openDialog: (name: 
           {topic && <p class="topic">{topic}</p>}
           <PeerStatus delivery={delivery} />
         </div>
+        {partner && <VerifyButton room={room} userId={partner} />}
         <button type="button" class="icon" aria-label="Room settings" title="Room settings" onClick={() => openDialog('room-settings')}>
           ⋯
         </button>
@@ -86,5 +91,39 @@ function Typing({ room }: { room: Room }) {
     <p class="typing" aria-live="polite">
       {names.length === 0 ? '' : names.length === 1 ? `${names[0]} is typing…` : `${names.join(', ')} are typing…`}
     </p>
+  );
+}
+
+/** A direct message's partner: verified (a shield), or a button to verify them with emoji. */
+function VerifyButton({ room, userId }: { room: Room; userId: string }) {
+  const { client, showVerification } = useApp();
+  const verified = useVerified(client, userId);
+  const [error, setError] = useState<string | null>(null);
+  const name = displayName(client, userId, room);
+  if (verified === null) return null;
+  if (verified) {
+    return (
+      <span class="verified-badge" data-verified="true" title={`You verified ${name}`}>
+        ✓ Verified
+      </span>
+    );
+  }
+  const start = async () => {
+    setError(null);
+    const crypto = client.getCrypto();
+    if (!crypto) return setError('Encryption is not available in this browser');
+    try {
+      showVerification(await crypto.requestVerificationDM(userId, room.roomId));
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  return (
+    <>
+      <button type="button" class="small" data-verified="false" onClick={() => void start()} title={error ?? `Compare emoji with ${name}`}>
+        Verify {name}
+      </button>
+      {error && <span class="visually-hidden" role="alert">{error}</span>}
+    </>
   );
 }

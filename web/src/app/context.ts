@@ -4,6 +4,7 @@
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
 import type { MatrixClient } from 'matrix-js-sdk';
+import type { VerificationRequest } from 'matrix-js-sdk/lib/crypto-api/index.js';
 import type { HearthHost } from '../host';
 
 export interface AppContext {
@@ -14,6 +15,8 @@ export interface AppContext {
   relaySetting: string[];
   /** Opens a room in the main pane. */
   openRoom: (roomId: string | null) => void;
+  /** Shows a verification request (one this user started) in a dialog. */
+  showVerification: (request: VerificationRequest) => void;
 }
 
 export const App = createContext<AppContext | null>(null);

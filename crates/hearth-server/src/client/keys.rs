@@ -277,7 +277,48 @@ pub(crate) async fn get_keys(
             }
         }
     }
+    add_remote_key_signatures(&server, &authed.user_id, &mut response.master_keys).await?;
     Ok(response)
+}
+
+/// Adds the signatures `signer` made on other servers' users' master keys (kept by
+/// `upload_signatures`) to those keys, where the key is still the one signed.
+async fn add_remote_key_signatures(
+    server: &Server,
+    signer: &OwnedUserId,
+    master_keys: &mut BTreeMap<OwnedUserId, Raw<CrossSigningKey>>,
+) -> Result<()> {
+    let Some(record) =
+        server.store().account_data(signer.as_str(), None, REMOTE_KEY_SIGNATURES).await?
+    else {
+        return Ok(());
+    };
+    let Ok(kept) = serde_json::from_str::<Value>(record.content.get()) else { return Ok(()) };
+    for (user_id, key) in master_keys.iter_mut() {
+        if server.is_local(user_id) {
+            continue;
+        }
+        let Some(signed) = kept.get(user_id.as_str()).and_then(Value::as_object) else { continue };
+        let Ok(mut value) = serde_json::from_str::<Value>(key.json().get()) else { continue };
+        let public_keys: Vec<String> = value["keys"]
+            .as_object()
+            .map(|keys| keys.values().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let mut changed = false;
+        for (key_id, signatures) in signed {
+            if public_keys.iter().any(|public| public == key_id) {
+                merge_signatures(&mut value, signatures);
+                changed = true;
+            }
+        }
+        if changed {
+            *key = Raw::from_json(
+                serde_json::value::to_raw_value(&value)
+                    .map_err(|error| ServerError::Internal(error.to_string()))?,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `POST /_matrix/client/v3/keys/claim`
@@ -502,18 +543,52 @@ pub(crate) async fn upload_signing_keys(
     Ok(upload_signing_keys::v3::Response::new())
 }
 
+/// Account data (private to the signer) holding the signatures a user made on other servers'
+/// users' keys: `{user_id: {key_id: {"signatures": {...}}}}`. Those keys live on their servers,
+/// so the signatures are kept here and added to what `/keys/query` answers to the signer.
+const REMOTE_KEY_SIGNATURES: &str = "org.hearth.remote_key_signatures";
+
 /// `POST /_matrix/client/v3/keys/signatures/upload`
 /// ([spec](https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3keyssignaturesupload)):
-/// signatures are merged into the stored device and cross-signing keys.
+/// signatures are merged into the stored device and cross-signing keys. A signature on another
+/// server's user's key (a verified contact's master key, signed with the user-signing key) is
+/// kept for the signer, who alone needs to see it ("the user-signing key's signatures are only
+/// visible to the user who made them"), and only the signer's own signatures are kept.
 pub(crate) async fn upload_signatures(
     server: Server,
-    _authed: Authed,
+    authed: Authed,
     request: upload_signatures::v3::Request,
 ) -> Result<upload_signatures::v3::Response> {
     let _guard = server.write_lock().await;
     let mut txn = server.store().transaction();
+    let mut remote_signatures: Option<Value> = None;
     for (user_id, signed) in &request.signed_keys {
         if !server.is_local(user_id) {
+            let signed = serde_json::to_value(signed)
+                .map_err(|error| ServerError::BadJson(error.to_string()))?;
+            let Some(signed) = signed.as_object() else { continue };
+            let kept = match &mut remote_signatures {
+                Some(kept) => kept,
+                None => remote_signatures.insert(
+                    server
+                        .store()
+                        .account_data(authed.user_id.as_str(), None, REMOTE_KEY_SIGNATURES)
+                        .await?
+                        .and_then(|record| serde_json::from_str(record.content.get()).ok())
+                        .filter(Value::is_object)
+                        .unwrap_or_else(|| json!({})),
+                ),
+            };
+            for (key_id, new) in signed {
+                let own = new["signatures"][authed.user_id.as_str()].clone();
+                if !own.is_object() {
+                    continue;
+                }
+                let entry = &mut kept[user_id.as_str()][key_id];
+                merge_signatures(entry, &json!({ "signatures": { authed.user_id.as_str(): own } }));
+            }
+            // The signer's client asks for the user's keys again and finds its signature.
+            txn.put_key_change(user_id.as_str())?;
             continue;
         }
         let user = user_id.as_str();
@@ -545,6 +620,11 @@ pub(crate) async fn upload_signatures(
         if changed {
             server.key_changed(&mut txn, user_id, "", false).await?;
         }
+    }
+    if let Some(kept) = remote_signatures {
+        let content = serde_json::value::to_raw_value(&kept)
+            .map_err(|error| ServerError::Internal(error.to_string()))?;
+        txn.put_account_data(authed.user_id.as_str(), None, REMOTE_KEY_SIGNATURES, content)?;
     }
     if !txn.is_empty() {
         server.commit(txn).await?;
