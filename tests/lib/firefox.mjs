@@ -311,10 +311,21 @@ export async function openFirefox(opts = {}) {
 /** Waits (bounded) for `window.hearth.ready` in `tab`. */
 export async function ready(tab) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  await waitUntil("window.hearth in the page", () => tab.evaluate(() => window.hearth !== undefined), {
-    timeoutMs: READY_TIMEOUT_MS,
-    intervalMs: 100,
-  });
+  let seen = "nothing";
+  await waitUntil(
+    "window.hearth in the page",
+    async () => {
+      const state = await tab.evaluate(() => ({
+        hearth: window.hearth !== undefined,
+        url: location.href,
+        readyState: document.readyState,
+        text: document.body?.innerText.slice(0, 200) ?? null,
+      }));
+      seen = JSON.stringify(state);
+      return state.hearth;
+    },
+    { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100, describe: () => seen },
+  );
   await tab.evaluate(
     async () => {
       await window.hearth.ready;
