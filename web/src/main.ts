@@ -8,6 +8,7 @@ import { startHost, type HearthHost, type RelayInfo, type Role, type Transport }
 import { loadRelaySetting } from './settings';
 import { Session } from './session';
 import { mountApp } from './app/App';
+import { openRoomTimed, probes } from './app/probes';
 
 export interface HearthTestHooks {
   /** Role and transport known, and GET /_matrix/client/versions answered 200 through it. */
@@ -36,6 +37,10 @@ export interface HearthTestHooks {
   reachable(): boolean;
   /** Other homeservers registered at the relays now. */
   peers(): Promise<string[]>;
+  /** When the app first showed a room's composer, in ms since navigation start (null before). */
+  composerReadyAt(): number | null;
+  /** Opens a room and resolves with the ms until its timeline is rendered and painted. */
+  openRoomTimed(roomId: string): Promise<number>;
 }
 
 declare global {
@@ -98,6 +103,8 @@ window.hearth = {
   relays: () => host.relays(),
   reachable: () => host.reachable,
   peers: () => host.peers(),
+  composerReadyAt: () => probes.composerReadyAt,
+  openRoomTimed,
 };
 
 const root = document.getElementById('app');

@@ -41,7 +41,8 @@ usage: cargo xtask <command>
   ci             what .ci/run runs: the same as test
   bench          benchmarks (core native and in Chromium, hearth-node load, two hearth-nodes
                  federating through the relay, the relay with 1,000 reservations, the app in
-                 Chromium, two browsers federating); prints one JSON object
+                 Chromium, the chat app's load and render, two browsers federating); prints one
+                 JSON object
   fuzz [SECS]    fuzz PDU parsing and verification for SECS seconds (default 60)";
 
 fn main() -> ExitCode {
@@ -208,6 +209,13 @@ fn bench() -> Result<(), String> {
         .args(["--experimental-websocket", "bench/browser.mjs"])
         .env("HEARTH_XTASK_BIN", env::current_exe().map_err(|error| error.to_string())?);
     let browser = parse_report(&capture(browser)?, "HEARTH_BENCH ")?;
+    // The chat app: bundle size, a cold load to the composer, a 1,000-message room's render.
+    let mut chat_app = Command::new("node");
+    chat_app
+        .current_dir(root().join("tests"))
+        .args(["--experimental-websocket", "bench/app.mjs"])
+        .env("HEARTH_XTASK_BIN", env::current_exe().map_err(|error| error.to_string())?);
+    let chat_app = parse_report(&capture(chat_app)?, "HEARTH_BENCH ")?;
 
     // Two browsers federating through a release relay over its WebSocket listener.
     capture(cargo(&["build", "--release", "-p", "hearth-rendezvous"]))?;
@@ -220,7 +228,7 @@ fn bench() -> Result<(), String> {
     let browser_p2p = parse_report(&capture(browser_p2p)?, "HEARTH_BENCH ")?;
 
     let mut report = serde_json::Map::new();
-    for part in [load, p2p, relay, browser, browser_p2p] {
+    for part in [load, p2p, relay, browser, chat_app, browser_p2p] {
         if let serde_json::Value::Object(fields) = part {
             report.extend(fields);
         }

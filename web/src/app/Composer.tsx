@@ -9,6 +9,7 @@ import { formatBytes } from './EventTile';
 import { markdownContent, stripReplyFallback } from './markdown';
 import { encryptAttachment, imageSize } from './media';
 import { displayName } from './names';
+import { probes } from './probes';
 import type { ComposerMode } from './RoomView';
 import { errorText } from './widgets';
 
@@ -47,6 +48,9 @@ export function Composer({ room, mode, setMode }: { room: Room; mode: ComposerMo
     void client.sendTyping(room.roomId, false, 0).catch(() => {});
   };
   useEffect(() => stopTyping, [room.roomId]);
+  useEffect(() => {
+    probes.composerReadyAt ??= performance.now();
+  }, []);
 
   const onInput = () => {
     const field = input.current;

@@ -3,8 +3,8 @@
 // back to the latest message when scrolled away.
 
 import {
-  EventStatus,
-  EventType,
+  Direction,
+  EventTimeline,
   MatrixEventEvent,
   RoomEvent,
   type MatrixEvent,
@@ -15,6 +15,7 @@ import { useApp } from './context';
 import { EventTile, isShown } from './EventTile';
 import type { RoomDelivery } from './hearth-api';
 import { useEmitterUpdates } from './hooks';
+import { probes } from './probes';
 import type { ComposerMode } from './RoomView';
 
 /** How many tiles are rendered at first, and how many more each time the top is reached. */
@@ -41,7 +42,11 @@ export function Timeline({ room, delivery, setMode }: { room: Room; delivery: Ro
   useEmitterUpdates(client, [RoomEvent.Timeline, RoomEvent.LocalEchoUpdated, RoomEvent.Redaction, RoomEvent.Receipt, RoomEvent.TimelineReset], forRoom);
   useEmitterUpdates(client, [MatrixEventEvent.Decrypted, MatrixEventEvent.Replaced], (...args: never[]) => (args[0] as unknown as MatrixEvent).getRoomId() === room.roomId);
 
-  const all = room.getLiveTimeline().getEvents().filter((event) => isShown(event));
+  const chain = timelineChain(room);
+  const loadedAll = chain.flatMap((timeline) => timeline.getEvents());
+  const all = loadedAll.filter((event) => isShown(event));
+  const oldest = chain[0];
+  const noMoreBack = oldest?.getPaginationToken(Direction.Backward) === null;
   const events = all.slice(Math.max(0, all.length - shown));
 
   // Read receipts: the last shown event each other member has read up to.
@@ -51,13 +56,14 @@ export function Timeline({ room, delivery, setMode }: { room: Room; delivery: Ro
     if (member.userId === me) continue;
     const eventId = room.getEventReadUpTo(member.userId);
     if (!eventId) continue;
-    const target = lastShownAtOrBefore(all, room, eventId);
+    const target = lastShownAtOrBefore(all, loadedAll, eventId);
     if (target) receipts.set(target, [...(receipts.get(target) ?? []), member.userId]);
   }
 
   // Keep the view pinned to the bottom while it is there; keep the reader's place when older
   // messages are added above.
   useLayoutEffect(() => {
+    probes.timeline.dispatchEvent(new CustomEvent('rendered', { detail: room.roomId }));
     const element = list.current;
     if (!element) return;
     if (anchor.current) {
@@ -86,12 +92,17 @@ export function Timeline({ room, delivery, setMode }: { room: Room; delivery: Ro
       setShown(shown + PAGE);
       return;
     }
+    if (!oldest || noMoreBack) {
+      setAtStart(true);
+      anchor.current = null;
+      return;
+    }
     setLoading(true);
     try {
-      const before = room.getLiveTimeline().getEvents().length;
-      await client.scrollback(room, PAGE);
-      const after = room.getLiveTimeline().getEvents().length;
-      if (after === before || room.getLiveTimeline().getPaginationToken('b' as never) === null) setAtStart(after === before);
+      // The oldest of the loaded timelines: after a gap (a limited sync) the live timeline
+      // joins the one before it, and only the oldest still has somewhere to go back to.
+      const more = await client.paginateEventTimeline(oldest, { backwards: true, limit: PAGE });
+      if (!more) setAtStart(true);
       setShown((count) => count + PAGE);
     } catch (err) {
       console.warn('hearth: scrollback failed', err);
@@ -120,7 +131,7 @@ export function Timeline({ room, delivery, setMode }: { room: Room; delivery: Ro
 
   let previous: MatrixEvent | undefined;
   const items = [];
-  if (atStart || (all.length <= shown && room.getLiveTimeline().getPaginationToken('b' as never) === null)) {
+  if (atStart || (all.length <= shown && noMoreBack)) {
     items.push(
       <li key="start" class="timeline-start">
         This is the beginning of the conversation.
@@ -189,10 +200,19 @@ function dayOf(event: MatrixEvent): string {
   return dayFormat.format(date);
 }
 
+/** The loaded timelines of a room, oldest first, ending with the live one (a timeline joined to
+ *  the one before it, after a gap was filled, links to it as its backward neighbour). */
+export function timelineChain(room: Room): EventTimeline[] {
+  const chain: EventTimeline[] = [];
+  for (let timeline: EventTimeline | null = room.getLiveTimeline(); timeline && chain.length < 1_000; timeline = timeline.getNeighbouringTimeline(Direction.Backward)) {
+    chain.unshift(timeline);
+  }
+  return chain;
+}
+
 /** The event a receipt at `eventId` shows under: that event if it is shown, else the last shown
  *  one before it (a receipt on a reaction or an edit belongs to the message above). */
-function lastShownAtOrBefore(shown: MatrixEvent[], room: Room, eventId: string): string | null {
-  const events = room.getLiveTimeline().getEvents();
+function lastShownAtOrBefore(shown: MatrixEvent[], events: MatrixEvent[], eventId: string): string | null {
   const index = events.findIndex((event) => event.getId() === eventId);
   if (index === -1) return null;
   const ids = new Set(shown.map((event) => event.getId()));
@@ -202,10 +222,3 @@ function lastShownAtOrBefore(shown: MatrixEvent[], room: Room, eventId: string):
   }
   return null;
 }
-
-/** Whether an event still waits to leave this tab. */
-export function isPending(event: MatrixEvent): boolean {
-  return event.status !== null && event.status !== EventStatus.SENT && event.status !== EventStatus.NOT_SENT && event.status !== EventStatus.CANCELLED;
-}
-
-export { EventType };
