@@ -11,7 +11,8 @@ export default defineConfig({
     alias: { react: 'preact/compat', 'react-dom': 'preact/compat' },
   },
   build: {
-    outDir: 'dist',
+    // HEARTH_DIST builds elsewhere (parallel work that must not swap web/dist under a test).
+    outDir: process.env.HEARTH_DIST ?? 'dist',
     emptyOutDir: true,
     manifest: true,
     target: 'es2022',

@@ -4,7 +4,8 @@ import { defineConfig, type UserConfig } from 'vite';
 import { appShell } from './build/app-shell';
 
 export default defineConfig((): UserConfig => {
-  const shell = appShell('dist');
+  const outDir = process.env.HEARTH_DIST ?? 'dist';
+  const shell = appShell(outDir);
   return {
     publicDir: false,
     define: {
@@ -12,7 +13,7 @@ export default defineConfig((): UserConfig => {
       __HEARTH_CACHE__: JSON.stringify(`hearth-shell-${shell.version}`),
     },
     build: {
-      outDir: 'dist',
+      outDir,
       emptyOutDir: false,
       copyPublicDir: false,
       target: 'es2022',

@@ -1,7 +1,7 @@
 //! Building the browser app: the homeserver as size-optimised wasm, then the TypeScript page and
 //! service worker with Vite, into `web/dist`.
 
-use std::{path::PathBuf, process::Command};
+use std::{env, path::PathBuf, process::Command};
 
 use crate::{cargo, root, step, target_dir};
 
@@ -24,8 +24,13 @@ const WASM_FEATURES: &[&str] = &[
 ];
 
 /// Where the built app is.
+/// `web/dist`, or `$HEARTH_DIST` when set (a build kept apart from it, served by `xtask serve`
+/// and written by the Vite configs alike).
 pub(crate) fn dist() -> PathBuf {
-    root().join("web").join("dist")
+    match env::var_os("HEARTH_DIST") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => root().join("web").join("dist"),
+    }
 }
 
 /// Builds `web/pkg` (the homeserver module) and `web/dist` (the app).
