@@ -100,6 +100,8 @@ async function networkFirst(request: Request): Promise<Response> {
 }
 
 // Assets carry a content hash in their name, so a cached copy is never stale: cache-first.
+// The shell's unhashed files (the web app manifest, the icons) are cache-first too: their bytes
+// are in the cache's name, so a changed one comes with a new worker and a new cache.
 // Chunks loaded only on demand (not precached) are cached the first time they are fetched;
 // the cache holds at most one build's files, and activation deletes older builds' caches.
 async function cacheFirst(request: Request): Promise<Response> {

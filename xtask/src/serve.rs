@@ -194,4 +194,11 @@ mod tests {
         assert_eq!(mime_type(Path::new("a/hearth_web_bg.wasm")), "application/wasm");
         assert_eq!(mime_type(Path::new("sw.js")), "text/javascript; charset=utf-8");
     }
+
+    #[test]
+    fn serves_the_web_app_manifest_and_icons_with_their_mime_types() {
+        assert_eq!(mime_type(Path::new("manifest.webmanifest")), "application/manifest+json");
+        assert_eq!(mime_type(Path::new("icons/icon-192.png")), "image/png");
+        assert_eq!(mime_type(Path::new("icons/icon.svg")), "image/svg+xml");
+    }
 }
