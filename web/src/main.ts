@@ -9,6 +9,7 @@ import { loadRelaySetting } from './settings';
 import { Session } from './session';
 import { mountApp } from './app/App';
 import { openRoomTimed, probes } from './app/probes';
+import { attachTransfer } from './app/transfer';
 
 export interface HearthTestHooks {
   /** Role and transport known, and GET /_matrix/client/versions answered 200 through it. */
@@ -109,6 +110,7 @@ window.hearth = {
 
 const root = document.getElementById('app');
 if (!root) throw new Error('index.html has no #app');
+attachTransfer(host, session);
 mountApp(root, { host, session, ready, relaySetting });
 ready.then(
   () => session.resume(),

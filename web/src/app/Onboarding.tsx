@@ -4,9 +4,10 @@
 import { useState } from 'preact/hooks';
 import type { Session } from '../session';
 import { ErrorLine, errorText, formText } from './widgets';
+import { Transfer } from './Transfer';
 
 export function Onboarding({ session }: { session: Session }) {
-  const [mode, setMode] = useState<'new' | 'login'>('new');
+  const [mode, setMode] = useState<'new' | 'login' | 'import'>('new');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -25,6 +26,7 @@ export function Onboarding({ session }: { session: Session }) {
     }
   };
 
+  if (mode === 'import') return <Transfer onboarding onBack={() => setMode('new')} />;
   return (
     <div class="onboarding">
       <form class="card" onSubmit={(event) => void submit(event)} aria-busy={busy}>
@@ -44,6 +46,9 @@ export function Onboarding({ session }: { session: Session }) {
             </button>
             <button type="button" class="link" onClick={() => setMode('login')}>
               I have an account on this homeserver
+            </button>
+            <button type="button" class="link" onClick={() => setMode('import')}>
+              Import a Hearth export
             </button>
           </>
         ) : (

@@ -10,6 +10,7 @@ import { useApp } from './context';
 import { displayName, localpart, parseUserId, shortServer, userUri } from './names';
 import { createRoom } from './rooms';
 import { CopyButton, Dialog, ErrorLine, errorText, formText } from './widgets';
+import { Transfer } from './Transfer';
 
 export type DialogName = 'profile' | 'settings' | 'create-room' | 'join-room' | 'room-settings';
 
@@ -163,6 +164,7 @@ function Settings({ session, onClose }: { session: Session; onClose: () => void 
           </button>
         )}
       </section>
+      <Transfer />
       <section aria-labelledby="settings-session">
         <h3 id="settings-session">Session</h3>
         <p class="hint">Signed in as {me}.</p>
