@@ -24,6 +24,29 @@ const DEVICE_NAME = 'Hearth web';
 
 type FetchFn = typeof globalThis.fetch;
 
+/** The secret storage key (the recovery key, decoded) that the user created or entered in this
+ *  tab, with its ID once known. Secret storage keeps the cross-signing keys and the key backup's
+ *  decryption key encrypted in account data; matrix-js-sdk asks for this key through
+ *  `cryptoCallbacks.getSecretStorageKey` every time it reads or writes there, at moments of its
+ *  own choosing (inside bootstrapSecretStorage, resetKeyBackup, bootstrapCrossSigning,
+ *  loadSessionBackupPrivateKeyFromSecretStorage), where the app cannot prompt. So the key backup
+ *  UI puts the key here first (rememberSecretStorageKey) and the callback answers from it. In
+ *  memory only, never stored; forgotten at logout. */
+let secretStorageKey: { key: Uint8Array<ArrayBuffer>; keyId?: string } | null = null;
+
+export function rememberSecretStorageKey(key: Uint8Array<ArrayBuffer>, keyId?: string): void {
+  secretStorageKey = keyId === undefined ? { key } : { key, keyId };
+}
+
+/** Answers matrix-js-sdk's request for one of `keyIds` with the remembered key, if it is one of
+ *  them (a key not yet given its ID can only answer a request for a single key). */
+function secretStorageKeyFor(keyIds: string[]): [string, Uint8Array<ArrayBuffer>] | null {
+  const cached = secretStorageKey;
+  if (!cached) return null;
+  const keyId = cached.keyId ?? (keyIds.length === 1 ? keyIds[0] : undefined);
+  return keyId !== undefined && keyIds.includes(keyId) ? [keyId, cached.key] : null;
+}
+
 /** A promise with its resolver, as `Promise.withResolvers` (not yet in every browser we target). */
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -149,7 +172,16 @@ export class Session extends EventTarget {
   async #start(credentials: Credentials): Promise<string> {
     this.#stopClient();
     saveCredentials(credentials);
-    const client = createClient({ baseUrl: location.origin, ...credentials, fetchFn: this.#fetchFn, timelineSupport: true });
+    const client = createClient({
+      baseUrl: location.origin,
+      ...credentials,
+      fetchFn: this.#fetchFn,
+      timelineSupport: true,
+      cryptoCallbacks: {
+        getSecretStorageKey: ({ keys }) => Promise.resolve(secretStorageKeyFor(Object.keys(keys))),
+        cacheSecretStorageKey: (keyId, _info, key) => rememberSecretStorageKey(key, keyId),
+      },
+    });
     this.#client = client;
     const ready = this.#ready;
     const onSync = (state: SyncState) => {
@@ -185,6 +217,7 @@ export class Session extends EventTarget {
     const client = this.#client;
     this.#stopClient();
     localStorage.removeItem(STORAGE_KEY);
+    secretStorageKey = null;
     this.dispatchEvent(new Event('change'));
     // The device is gone: its keys are of no use any more.
     await client?.clearStores().catch((err: unknown) => console.warn('hearth: clearing the crypto store failed', err));

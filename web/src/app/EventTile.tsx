@@ -7,6 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { useApp } from './context';
 import { stripReplyFallback, sanitizeHtml } from './markdown';
 import { mediaUrl, type EncryptedFile } from './media';
+import { RestoreFromBackupButton } from './KeyBackup';
 import { displayName } from './names';
 import type { ComposerMode } from './RoomView';
 import { Avatar, errorText } from './widgets';
@@ -87,7 +88,7 @@ function MessageTile({ event, room, continuation, readBy, waitingFor, peerCount,
             <p class="redacted">Message deleted</p>
           ) : failed ? (
             <p class="undecryptable" role="note">
-              🔒 Unable to decrypt this message: the keys have not reached this device.
+              🔒 Unable to decrypt this message: the keys have not reached this device. <RestoreFromBackupButton />
             </p>
           ) : (
             <MessageBody event={event} />

@@ -9,6 +9,7 @@ import type { Session } from '../session';
 import { useApp } from './context';
 import { displayName, localpart, parseUserId, shortServer, userUri } from './names';
 import { createRoom } from './rooms';
+import { KeyBackupSettings } from './KeyBackup';
 import { CopyButton, Dialog, ErrorLine, errorText, formText } from './widgets';
 import { Transfer } from './Transfer';
 
@@ -165,6 +166,7 @@ function Settings({ session, onClose }: { session: Session; onClose: () => void 
         )}
       </section>
       <Transfer />
+      <KeyBackupSettings />
       <section aria-labelledby="settings-session">
         <h3 id="settings-session">Session</h3>
         <p class="hint">Signed in as {me}.</p>
