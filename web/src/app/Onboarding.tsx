@@ -54,9 +54,11 @@ export function Onboarding({ session }: { session: Session }) {
         ) : (
           <>
             <label for="username">Username</label>
-            <input id="username" name="username" autocomplete="username" required autoFocus />
+            {/* Keyed, as the password: Preact reusing the first-run fields' elements leaves them a
+                maxlength of 0 (from the name's maxLength), and nothing can be typed. */}
+            <input key="username" id="username" name="username" autocomplete="username" required autoFocus />
             <label for="password">Password</label>
-            <input id="password" name="password" type="password" autocomplete="current-password" required />
+            <input key="current-password" id="password" name="password" type="password" autocomplete="current-password" required />
             <button type="submit" class="primary" disabled={busy}>
               {busy ? 'Logging in…' : 'Log in'}
             </button>
