@@ -62,14 +62,18 @@ async function screenshot(page, name) {
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
 }
 
+async function screenshotAll(prefix) {
+  const pages = browsers.flatMap((browser) => browser.context.pages());
+  await Promise.allSettled(pages.map((page, i) => screenshot(page, `${prefix}-${i}`)));
+}
+
 /** Bounded waits on the page: Playwright's own expectations are not in playwright-core. A
  *  wait that fails leaves a screenshot of every open page (failed-*.png) to see why. */
 async function visible(locator, what, timeoutMs = DELIVERY_MS) {
   try {
     await locator.first().waitFor({ state: "visible", timeout: timeoutMs });
   } catch (err) {
-    const pages = browsers.flatMap((browser) => browser.context.pages());
-    await Promise.allSettled(pages.map((page, i) => screenshot(page, `failed-${i}`)));
+    await screenshotAll("failed");
     throw new Error(`${what}: ${err.message}`);
   }
 }
@@ -119,6 +123,15 @@ test("two people onboard, find each other and chat in an encrypted DM", { timeou
   t.after(() => {
     if (process.env.HEARTH_TEST_VERBOSE === "1") for (const browser of browsers) console.log(browser.logs.join("\n"));
   });
+  try {
+    await conversation();
+  } catch (err) {
+    await screenshotAll("failed");
+    throw err;
+  }
+});
+
+async function conversation() {
   const alice = await onboard("Alice", { shoot: true });
   const bob = await onboard("Bob");
   await screenshot(alice.page, "2-empty");
@@ -135,7 +148,7 @@ test("two people onboard, find each other and chat in an encrypted DM", { timeou
   await alice.page.getByRole("button", { name: "Close" }).click();
 
   // Bob is online at the relay, under his name; one click starts an encrypted DM.
-  await visible(alice.page.locator(`.people-list li[data-user-id="${bob.userId}"]`), "Bob in Alice's people list");
+  await visible(alice.page.locator(`.people-list li[data-user-id="${bob.userId}"]`, { hasText: /Bob/ }), "Bob, by his name, in Alice's people list");
   await alice.page.getByRole("button", { name: "Start a chat with Bob" }).click();
   await visible(alice.page.locator("#room-name", { hasText: "Bob" }), "the DM with Bob to open");
   await visible(alice.page.getByLabel("End-to-end encrypted"), "the DM to be encrypted");
@@ -232,13 +245,30 @@ test("two people onboard, find each other and chat in an encrypted DM", { timeou
   await visible(message(bob.page, "Replying to you"), "Bob's own message after a reload");
   assert.equal(await bob.page.locator(".undecryptable").count(), 0, "nothing undecryptable after a reload");
 
+  // Bob opens a public room; Alice finds it among the public rooms of people online and joins.
+  await bob.page.getByRole("button", { name: "New room" }).click();
+  await bob.page.getByLabel("Name", { exact: true }).fill("Lobby");
+  await bob.page.getByLabel("Topic (optional)").fill("Anyone welcome");
+  await bob.page.getByLabel(/Public: anyone/).check();
+  await bob.page.getByRole("button", { name: "Create room" }).click();
+  await visible(bob.page.locator("#room-name", { hasText: "Lobby" }), "Bob's new room to open");
+  await alice.page.getByRole("button", { name: "Join", exact: true }).click();
+  const listed = alice.page.locator(".public-rooms li", { hasText: "Lobby" });
+  await visible(listed, "Bob's public room in Alice's list");
+  await screenshot(alice.page, "7-public-rooms");
+  await listed.getByRole("button", { name: "Join Lobby" }).click();
+  await visible(alice.page.locator("#room-name", { hasText: "Lobby" }), "the public room to open at Alice's");
+  await visible(alice.page.locator(".event.state", { hasText: "Alice joined" }), "Alice's join in the public room");
+  await alice.page.locator(".room-item", { hasText: "Bob" }).click();
+  await bob.page.locator(".room-item", { hasText: "Alice" }).click();
+
   // Bob goes away (his tab, and so his homeserver, closes); Alice writes; Bob comes back and
   // gets it.
   await bob.page.close();
   await send(alice.page, "Are you there?");
   await visible(message(alice.page, "Are you there?").locator('.delivery[data-state="sent"]'), "the message waiting for Bob's server");
   await visible(alice.page.locator(".peer-status[data-queued]:not([data-queued='0'])"), "the queued count");
-  await screenshot(alice.page, "7-peer-offline");
+  await screenshot(alice.page, "8-peer-offline");
   const back = await bob.browser.context.newPage();
   await back.setViewportSize({ width: 1100, height: 720 });
   await back.goto(`${app.url}/#/room/${encodeURIComponent(roomId)}`);
@@ -249,5 +279,5 @@ test("two people onboard, find each other and chat in an encrypted DM", { timeou
 
   // A phone-sized screen: one pane at a time.
   await back.setViewportSize({ width: 390, height: 800 });
-  await screenshot(back, "8-phone");
-});
+  await screenshot(back, "9-phone");
+}

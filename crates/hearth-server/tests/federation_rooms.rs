@@ -418,3 +418,44 @@ async fn a_signature_on_another_servers_users_key_is_seen_by_its_signer_only() {
         "carol does not see alice's signature: {other}"
     );
 }
+
+#[tokio::test]
+async fn a_client_lists_another_servers_public_rooms_and_joins_one() {
+    let (_network, servers) = network(2).await;
+    let (a, b) = (&servers[0], &servers[1]);
+    let alice = register(a, "alice").await;
+    let bob = register(b, "bob").await;
+    let room_id = alice
+        .create_room(a, json!({ "name": "lobby", "preset": "public_chat", "visibility": "public" }))
+        .await;
+
+    let remote = a.server_name().to_string();
+    let listed =
+        bob.get(b, &format!("/_matrix/client/v3/publicRooms?server={}", enc(&remote))).await.ok();
+    let rooms = listed["chunk"].as_array().cloned().unwrap_or_default();
+    assert!(
+        rooms.iter().any(|room| room["room_id"] == room_id.as_str() && room["name"] == "lobby"),
+        "bob sees alice's public room: {listed}"
+    );
+    let filtered = bob
+        .post(
+            b,
+            &format!("/_matrix/client/v3/publicRooms?server={}", enc(&remote)),
+            json!({ "filter": { "generic_search_term": "nothing like it" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(filtered["chunk"], json!([]), "the filter goes along: {filtered}");
+
+    bob.post(
+        b,
+        &format!("/_matrix/client/v3/join/{}?server_name={}", enc(&room_id), enc(&remote)),
+        json!({}),
+    )
+    .await
+    .ok();
+    assert!(
+        bob.sync(b, None, "").await["rooms"]["join"][&room_id].is_object(),
+        "bob joined the listed room"
+    );
+}

@@ -51,6 +51,7 @@ interface TileProps {
 export function EventTile(props: TileProps) {
   const { event, room } = props;
   if (event.isState() && STATE_TYPES.has(event.getType())) return <StateLine event={event} room={room} />;
+  if (event.getContent().msgtype === 'm.key.verification.request') return <VerificationLine event={event} room={room} />;
   return <MessageTile {...props} />;
 }
 
@@ -441,6 +442,18 @@ function StateLine({ event, room }: { event: MatrixEvent; room: Room }) {
   return (
     <li class="event state" data-event-id={event.getId()}>
       {text}
+    </li>
+  );
+}
+
+/** An in-room verification request (`m.key.verification.request`): a line, not its fallback
+ *  text for clients without verification. */
+function VerificationLine({ event, room }: { event: MatrixEvent; room: Room }) {
+  const { client } = useApp();
+  const to = event.getContent<{ to?: string }>().to;
+  return (
+    <li class="event state" data-event-id={event.getId()}>
+      🔐 {displayName(client, event.getSender() ?? '', room)} asked {to ? displayName(client, to, room) : 'someone'} to verify with emoji
     </li>
   );
 }

@@ -54,10 +54,10 @@ export function People() {
       ) : (
         <ul class="people-list">
           {users.map((user) => {
-            const name = user.display_name || localpart(user.user_id);
+            const name = user.displayname || localpart(user.user_id);
             return (
               <li key={user.user_id} data-user-id={user.user_id}>
-                <Avatar id={user.user_id} name={name} size={28} />
+                <Avatar id={user.user_id} name={name} mxc={user.avatar_url} size={28} />
                 <span class="name" title={user.user_id}>
                   {name}
                   <span class="hint"> · {shortServer(user.server)}</span>

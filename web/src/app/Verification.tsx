@@ -22,7 +22,7 @@ export function useIncomingVerifications(client: MatrixClient): [VerificationReq
   const [requests, setRequests] = useState<VerificationRequest[]>([]);
   useEffect(() => {
     const onRequest = (request: VerificationRequest) => {
-      if (request.initiatedByMe) return;
+      if (request.initiatedByMe || request.phase !== VerificationPhase.Requested || settled(client, request)) return;
       setRequests((list) => [...list, request]);
     };
     client.on(CryptoEvent.VerificationRequestReceived, onRequest);
@@ -32,6 +32,22 @@ export function useIncomingVerifications(client: MatrixClient): [VerificationReq
   }, [client]);
   const dismiss = (request: VerificationRequest) => setRequests((list) => list.filter((r) => r !== request));
   return [requests, dismiss];
+}
+
+/** How old a verification request may be and still be answered (the spec's ten minutes). */
+const REQUEST_MAX_AGE_MS = 10 * 60_000;
+
+/** Whether an in-room request is over already: a reload replays the room's request events,
+ *  and rust crypto reports them as new before it has seen the `done` or `cancel` after them. */
+function settled(client: MatrixClient, request: VerificationRequest): boolean {
+  const room = request.roomId ? client.getRoom(request.roomId) : null;
+  const requestId = request.transactionId;
+  if (!room || !requestId) return false;
+  const event = room.findEventById(requestId);
+  if (event && Date.now() - event.getTs() > REQUEST_MAX_AGE_MS) return true;
+  return ['m.key.verification.done', 'm.key.verification.cancel'].some(
+    (type) => (room.relations.getChildEventsForEvent(requestId, 'm.reference', type)?.getRelations().length ?? 0) > 0,
+  );
 }
 
 /** Whether this user has verified `userId` (their cross-signing identity), refreshed when the

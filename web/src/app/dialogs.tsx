@@ -1,12 +1,13 @@
 // The app's dialogs: your profile (user ID, copy, QR code), settings, new room, join a room, and
 // the open room's settings.
 
-import { EventType, type Room } from 'matrix-js-sdk';
+import { EventType, type MatrixClient, type Room } from 'matrix-js-sdk';
 import qrcode from 'qrcode-generator';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { resetRelaySetting, saveRelaySetting } from '../settings';
 import type { Session } from '../session';
 import { useApp } from './context';
+import { fetchPeers } from './hearth-api';
 import { displayName, localpart, parseUserId, shortServer, userUri } from './names';
 import { createRoom } from './rooms';
 import { KeyBackupSettings } from './KeyBackup';
@@ -165,8 +166,8 @@ function Settings({ session, onClose }: { session: Session; onClose: () => void 
           </button>
         )}
       </section>
-      <Transfer />
       <KeyBackupSettings />
+      <Transfer />
       <section aria-labelledby="settings-session">
         <h3 id="settings-session">Session</h3>
         <p class="hint">Signed in as {me}.</p>
@@ -251,17 +252,21 @@ function CreateRoom({ onClose }: { onClose: () => void }) {
 }
 
 function JoinRoom({ onClose }: { onClose: () => void }) {
-  const { client, openRoom } = useApp();
+  const { client, fetch, openRoom } = useApp();
   const action = useAction();
-  const submit = async (event: SubmitEvent) => {
-    event.preventDefault();
-    const target = formText(event.currentTarget as HTMLFormElement, 'room').trim();
-    if (!/^[!#][^:]+:.+$/.test(target)) {
-      await action.run(() => Promise.reject(new Error('A room ID looks like !id:server, an alias like #name:server')));
-      return;
-    }
+  const [rooms, setRooms] = useState<PeerRoom[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    publicRoomsOfPeers(client, fetch).then(
+      (found) => live && setRooms(found),
+      () => live && setRooms([]),
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, fetch]);
+  const join = async (target: string, server: string) => {
     let roomId = '';
-    const server = target.slice(target.indexOf(':') + 1);
     const ok = await action.run(async () => {
       roomId = (await client.joinRoom(target, { viaServers: [server] })).roomId;
     });
@@ -270,8 +275,17 @@ function JoinRoom({ onClose }: { onClose: () => void }) {
       openRoom(roomId);
     }
   };
+  const submit = async (event: SubmitEvent) => {
+    event.preventDefault();
+    const target = formText(event.currentTarget as HTMLFormElement, 'room').trim();
+    if (!/^[!#][^:]+:.+$/.test(target)) {
+      await action.run(() => Promise.reject(new Error('A room ID looks like !id:server, an alias like #name:server')));
+      return;
+    }
+    await join(target, target.slice(target.indexOf(':') + 1));
+  };
   return (
-    <Dialog title="Join a room" onClose={onClose}>
+    <Dialog title="Join a room" onClose={onClose} wide>
       <form class="stack" onSubmit={(event) => void submit(event)}>
         <label for="join-room-id">Room alias or ID</label>
         <input id="join-room-id" name="room" required placeholder="#room:server or !id:server" autoFocus spellcheck={false} />
@@ -280,8 +294,57 @@ function JoinRoom({ onClose }: { onClose: () => void }) {
         </button>
         <ErrorLine error={action.error} />
       </form>
+      <h3>Public rooms of people online</h3>
+      {rooms === null ? (
+        <p class="hint" aria-busy="true">
+          Asking the peers online…
+        </p>
+      ) : rooms.length === 0 ? (
+        <p class="hint">No public rooms among the peers online right now.</p>
+      ) : (
+        <ul class="public-rooms">
+          {rooms.map((room) => (
+            <li key={room.room_id} data-room-id={room.room_id}>
+              <span class="name">
+                {room.name ?? room.canonical_alias ?? room.room_id}
+                <span class="hint">
+                  {' '}
+                  · {room.num_joined_members} {room.num_joined_members === 1 ? 'member' : 'members'} · {shortServer(room.server)}
+                </span>
+                {room.topic && <span class="hint topic">{room.topic}</span>}
+              </span>
+              <button type="button" class="small" disabled={action.busy || client.getRoom(room.room_id)?.getMyMembership() === 'join'} onClick={() => void join(room.room_id, room.server)} aria-label={`Join ${room.name ?? room.room_id}`}>
+                {client.getRoom(room.room_id)?.getMyMembership() === 'join' ? 'Joined' : 'Join'}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
     </Dialog>
   );
+}
+
+interface PeerRoom {
+  room_id: string;
+  name?: string;
+  topic?: string;
+  canonical_alias?: string;
+  num_joined_members: number;
+  server: string;
+}
+
+/** The public room directories of the servers online at the relay (and this one), each asked
+ *  through this homeserver (`GET /publicRooms?server=`, which it forwards over federation). */
+async function publicRoomsOfPeers(client: MatrixClient, fetchFn: typeof fetch): Promise<PeerRoom[]> {
+  const own = client.getDomain() ?? '';
+  const servers = [own, ...(await fetchPeers(client, fetchFn)).map((peer) => peer.server_name)];
+  const answers = await Promise.allSettled(
+    servers.map(async (server) => {
+      const { chunk } = await client.publicRooms(server === own ? { limit: 50 } : { server, limit: 50 });
+      return chunk.map((room) => ({ ...room, server }));
+    }),
+  );
+  return answers.flatMap((answer) => (answer.status === 'fulfilled' ? answer.value : []));
 }
 
 function RoomSettings({ room, onClose }: { room: Room; onClose: () => void }) {

@@ -6,7 +6,8 @@ import type { MatrixClient } from 'matrix-js-sdk';
 
 export interface PeerUser {
   user_id: string;
-  display_name?: string | null;
+  displayname?: string | null;
+  avatar_url?: string | null;
 }
 
 export interface Peer {

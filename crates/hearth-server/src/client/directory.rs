@@ -11,6 +11,7 @@ use hearth_core::ruma::{
         },
         room::{Visibility, aliases},
     },
+    api::federation::directory as federation_directory,
     directory::{Filter, PublicRoomsChunk, PublicRoomsChunkInit, RoomTypeFilter},
     events::StateEventType,
     room::{JoinRuleKind, RoomType},
@@ -320,7 +321,15 @@ pub(crate) async fn get_public_rooms(
     server: Server,
     request: get_public_rooms::v3::Request,
 ) -> Result<get_public_rooms::v3::Response> {
-    check_server(&server, request.server.as_deref())?;
+    if let Some(remote) = remote_directory(&server, request.server.as_deref()) {
+        let (chunk, next, prev, total) =
+            server.remote_public_rooms(remote, request.limit, request.since, Filter::new()).await?;
+        let mut response = get_public_rooms::v3::Response::new(chunk);
+        response.next_batch = next;
+        response.prev_batch = prev;
+        response.total_room_count_estimate = total;
+        return Ok(response);
+    }
     let (chunk, next, prev, total) =
         server.public_rooms_page(request.limit, request.since.as_deref(), &Filter::new()).await?;
     let mut response = get_public_rooms::v3::Response::new(chunk);
@@ -337,7 +346,17 @@ pub(crate) async fn get_public_rooms_filtered(
     _authed: Authed,
     request: get_public_rooms_filtered::v3::Request,
 ) -> Result<get_public_rooms_filtered::v3::Response> {
-    check_server(&server, request.server.as_deref())?;
+    if let Some(remote) = remote_directory(&server, request.server.as_deref()) {
+        let (chunk, next, prev, total) = server
+            .remote_public_rooms(remote, request.limit, request.since, request.filter)
+            .await?;
+        let mut response = get_public_rooms_filtered::v3::Response::new();
+        response.chunk = chunk;
+        response.next_batch = next;
+        response.prev_batch = prev;
+        response.total_room_count_estimate = total;
+        return Ok(response);
+    }
     let (chunk, next, prev, total) =
         server.public_rooms_page(request.limit, request.since.as_deref(), &request.filter).await?;
     let mut response = get_public_rooms_filtered::v3::Response::new();
@@ -348,12 +367,35 @@ pub(crate) async fn get_public_rooms_filtered(
     Ok(response)
 }
 
-/// Only this server's directory is served; other servers' need federation.
-fn check_server(server: &Server, name: Option<&ServerName>) -> Result<()> {
-    match name {
-        Some(name) if name != server.server_name() => {
-            Err(ServerError::NotFound("other servers' directories are not available".into()))
-        }
-        _ => Ok(()),
+/// The other server whose directory a request names (`server`), if it is not this one.
+fn remote_directory<'a>(server: &Server, name: Option<&'a ServerName>) -> Option<&'a ServerName> {
+    name.filter(|name| *name != server.server_name())
+}
+
+/// A page of public rooms and its tokens: (chunk, next_batch, prev_batch, total estimate).
+type RemotePage = (Vec<PublicRoomsChunk>, Option<String>, Option<String>, Option<UInt>);
+
+impl Server {
+    /// Another server's directory, asked over federation
+    /// (`POST /_matrix/federation/v1/publicRooms`, which carries the filter); an unreachable
+    /// server is an error the client sees (502).
+    async fn remote_public_rooms(
+        &self,
+        remote: &ServerName,
+        limit: Option<UInt>,
+        since: Option<String>,
+        filter: Filter,
+    ) -> Result<RemotePage> {
+        let mut request = federation_directory::get_public_rooms_filtered::v1::Request::new();
+        request.limit = limit;
+        request.since = since;
+        request.filter = filter;
+        let response = self.federation_request(remote, request).await?;
+        Ok((
+            response.chunk,
+            response.next_batch,
+            response.prev_batch,
+            response.total_room_count_estimate,
+        ))
     }
 }

@@ -22,7 +22,7 @@ const MAX_PEERS: usize = 100;
 /// At most this many users are listed per server.
 const MAX_USERS: usize = 50;
 /// How long a peer's answer is reused.
-const USERS_TTL_MS: u64 = 60_000;
+const USERS_TTL_MS: u64 = 15_000;
 /// How long a listing waits for a peer's users before listing it without them.
 const USERS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -79,7 +79,7 @@ impl Server {
         Ok(json!({ "peers": listed }))
     }
 
-    /// A peer's public users (cached for a minute); `None` if it did not answer in time.
+    /// A peer's public users (cached for 15 seconds); `None` if it did not answer in time.
     async fn users_of(&self, peer: &ServerName) -> Option<Vec<Value>> {
         if let Some((fetched, users)) = lock(&self.0.peer_users).0.get(peer)
             && now_ms().saturating_sub(*fetched) < USERS_TTL_MS
