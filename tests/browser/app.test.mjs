@@ -19,7 +19,9 @@ import { waitUntil } from "../lib/wait.mjs";
 const DELIVERY_MS = 30_000;
 const SCREENSHOTS = path.join(REPO_ROOT, "target", "screenshots");
 
-/** A 2×2 PNG (red, green / blue, white), made here so that its checksums are right. */
+/** A 96×64 PNG (a warm gradient), made here so that its checksums are right. */
+const IMAGE_WIDTH = 96;
+const IMAGE_HEIGHT = 64;
 const PNG = (() => {
   const chunk = (type, data) => {
     const length = Buffer.alloc(4);
@@ -30,10 +32,16 @@ const PNG = (() => {
     return Buffer.concat([length, body, crc]);
   };
   const header = Buffer.alloc(13);
-  header.writeUInt32BE(2, 0);
-  header.writeUInt32BE(2, 4);
+  header.writeUInt32BE(IMAGE_WIDTH, 0);
+  header.writeUInt32BE(IMAGE_HEIGHT, 4);
   header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  const rows = Buffer.from([0, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255, 255, 255, 255]);
+  const rows = Buffer.alloc(IMAGE_HEIGHT * (1 + IMAGE_WIDTH * 3));
+  for (let y = 0; y < IMAGE_HEIGHT; y++) {
+    const row = y * (1 + IMAGE_WIDTH * 3);
+    for (let x = 0; x < IMAGE_WIDTH; x++) {
+      rows.set([230, 80 + Math.round((x / IMAGE_WIDTH) * 120), 40 + Math.round((y / IMAGE_HEIGHT) * 60)], row + 1 + x * 3);
+    }
+  }
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk("IHDR", header),
@@ -59,6 +67,8 @@ after(async () => {
 });
 
 async function screenshot(page, name) {
+  // Away from the messages, so that no hover toolbar is in the picture.
+  await page.mouse.move(1, 700).catch(() => {});
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
 }
 
@@ -195,7 +205,7 @@ async function conversation() {
   await alice.page.locator('input[type="file"]').setInputFiles({ name: "dots.png", mimeType: "image/png", buffer: PNG });
   const image = bob.page.locator("li.event.message img.image");
   await visible(image, "Alice's image at Bob's");
-  await waitUntil("the image to decode at Bob's", () => image.evaluate((img) => img.complete && img.naturalWidth === 2), {
+  await waitUntil("the image to decode at Bob's", () => image.evaluate((img) => img.complete && img.naturalWidth === 96), {
     timeoutMs: DELIVERY_MS,
   });
 
