@@ -85,17 +85,7 @@ impl Store {
         destination: &str,
         limit: usize,
     ) -> Result<Vec<(u64, OutboundItem)>, StoreError> {
-        let prefix = Key::new().str(destination).build();
-        let rows: Vec<(Vec<u8>, OutboundItem)> = self
-            .scan(Table::OutboundQueue, KeyRange::prefix(&prefix), Direction::Forward, limit)
-            .await?;
-        rows.into_iter()
-            .map(|(key, item)| {
-                let mut reader = KeyReader::new(&key);
-                reader.str()?;
-                Ok((reader.u64()?, item))
-            })
-            .collect()
+        self.scan_outbound(destination, limit, Direction::Forward).await
     }
 
     /// Up to `limit` items queued for `destination`, newest first, with their sequence numbers
@@ -105,10 +95,18 @@ impl Store {
         destination: &str,
         limit: usize,
     ) -> Result<Vec<(u64, OutboundItem)>, StoreError> {
+        self.scan_outbound(destination, limit, Direction::Backward).await
+    }
+
+    async fn scan_outbound(
+        &self,
+        destination: &str,
+        limit: usize,
+        direction: Direction,
+    ) -> Result<Vec<(u64, OutboundItem)>, StoreError> {
         let prefix = Key::new().str(destination).build();
-        let rows: Vec<(Vec<u8>, OutboundItem)> = self
-            .scan(Table::OutboundQueue, KeyRange::prefix(&prefix), Direction::Backward, limit)
-            .await?;
+        let rows: Vec<(Vec<u8>, OutboundItem)> =
+            self.scan(Table::OutboundQueue, KeyRange::prefix(&prefix), direction, limit).await?;
         rows.into_iter()
             .map(|(key, item)| {
                 let mut reader = KeyReader::new(&key);
