@@ -170,6 +170,10 @@ async function conversation() {
   await visible(bob.page.locator("#room-name", { hasText: "Alice" }), "the DM to open at Bob's");
   await visible(alice.page.locator(".event.state", { hasText: "Bob joined" }), "Bob's join at Alice's");
 
+  // Alice types: Bob sees it.
+  await alice.page.getByLabel("Message", { exact: true }).fill("Hello");
+  await visible(bob.page.locator(".typing", { hasText: "Alice is typing" }), "Alice typing at Bob's");
+
   // Messages both ways, Markdown rendered.
   await send(alice.page, "Hello **Bob**, this is Hearth");
   await visible(bob.page.locator("li.event.message strong", { hasText: "Bob" }), "Alice's formatted message at Bob's");
@@ -181,6 +185,16 @@ async function conversation() {
   const raw = await matrixRequest(alice.page, "GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`);
   const types = raw.body.chunk.filter((event) => !("state_key" in event)).map((event) => event.type);
   assert.ok(types.length >= 2 && types.every((type) => type === "m.room.encrypted"), `timeline types: ${types}`);
+
+  // Bob deletes a message sent by mistake; Alice sees it deleted.
+  await send(bob.page, "Sent by mistake");
+  await visible(message(alice.page, "Sent by mistake"), "the mistaken message at Alice's");
+  bob.page.once("dialog", (dialog) => void dialog.accept());
+  await act(bob.page, "Sent by mistake", "Delete");
+  await waitUntil("the message to disappear at Alice's", async () => (await message(alice.page, "Sent by mistake").count()) === 0, {
+    timeoutMs: DELIVERY_MS,
+  });
+  await visible(alice.page.locator("li.event.message .redacted"), "“Message deleted” at Alice's");
 
   // A reply, an edit, a reaction.
   await act(bob.page, "Hello Bob, this is Hearth", "Reply");

@@ -6,6 +6,7 @@ import qrcode from 'qrcode-generator';
 import { useEffect, useState } from 'preact/hooks';
 import { resetRelaySetting, saveRelaySetting } from '../settings';
 import type { Session } from '../session';
+import { AvatarSetting, Devices } from './AccountSettings';
 import { useApp } from './context';
 import { fetchPeers } from './hearth-api';
 import { displayName, localpart, parseUserId, shortServer, userUri } from './names';
@@ -112,6 +113,7 @@ function Settings({ session, onClose }: { session: Session; onClose: () => void 
     <Dialog title="Settings" onClose={onClose} wide>
       <section aria-labelledby="settings-profile">
         <h3 id="settings-profile">Profile</h3>
+        <AvatarSetting />
         <form class="stack" onSubmit={saveName}>
           <label for="settings-name">Display name</label>
           <input id="settings-name" name="name" defaultValue={displayName(client, me)} maxLength={64} required />
@@ -120,6 +122,10 @@ function Settings({ session, onClose }: { session: Session; onClose: () => void 
           </button>
           <ErrorLine error={profile.error} />
         </form>
+      </section>
+      <section aria-labelledby="settings-devices">
+        <h3 id="settings-devices">Devices</h3>
+        <Devices />
       </section>
       <section aria-labelledby="settings-relays">
         <h3 id="settings-relays">Relays</h3>

@@ -1,0 +1,74 @@
+// The app's settings, through the UI, in one Chromium profile: a new picture and display name,
+// the devices list (this device, renamed), notifications allowed, the relays shown.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { openBrowser, ready, serveApp } from "../lib/browser.mjs";
+import { waitUntil } from "../lib/wait.mjs";
+
+const WAIT_MS = 30_000;
+/** A 1×1 PNG. */
+const PIXEL = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
+
+let app;
+let browser;
+
+before(async () => {
+  app = await serveApp();
+  browser = await openBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  app?.stop();
+});
+
+const visible = (locator, what) =>
+  locator
+    .first()
+    .waitFor({ state: "visible", timeout: WAIT_MS })
+    .catch((err) => {
+      throw new Error(`${what}: ${err.message}`);
+    });
+
+test("settings: picture, name, devices, notifications", { timeout: 120_000 }, async () => {
+  await browser.context.grantPermissions(["notifications"], { origin: app.url });
+  const page = await browser.context.newPage();
+  await page.goto(app.url);
+  await ready(page);
+  await page.getByLabel("Your name").fill("Dana");
+  await page.getByRole("button", { name: "Start chatting" }).click();
+  await page.getByRole("button", { name: "Settings" }).click();
+  const settings = page.getByRole("dialog", { name: "Settings" });
+  await visible(settings, "the settings dialog");
+
+  // A picture: uploaded, set on the profile, shown.
+  await settings.getByLabel("Profile picture").setInputFiles({ name: "me.png", mimeType: "image/png", buffer: PIXEL });
+  await visible(settings.locator(".avatar-setting img.avatar"), "the new picture");
+  const avatarUrl = await page.evaluate(async () => {
+    const client = window.hearth.client();
+    return (await client.getProfileInfo(client.getUserId())).avatar_url;
+  });
+  assert.match(avatarUrl ?? "", /^mxc:\/\//, "the profile's avatar_url is set");
+
+  // A new display name, shown in the sidebar.
+  await settings.getByLabel("Display name").fill("Dana S.");
+  await settings.getByRole("button", { name: "Save name" }).click();
+  await waitUntil("the new name on the profile", async () => (await page.evaluate(async () => {
+    const client = window.hearth.client();
+    return (await client.getProfileInfo(client.getUserId())).displayname;
+  })) === "Dana S.", { timeoutMs: WAIT_MS });
+
+  // This device, renamed.
+  const device = settings.locator(".devices li", { hasText: "(this device)" });
+  await visible(device, "this device in the list");
+  page.once("dialog", (dialog) => void dialog.accept("Dana's laptop"));
+  await device.getByRole("button", { name: /^Rename/ }).click();
+  await visible(settings.locator(".devices li", { hasText: "Dana's laptop" }), "the renamed device");
+
+  // Notifications: allowed already, so the settings say so; the relay section is there.
+  await visible(settings.getByText("You are notified of new messages"), "the notifications state");
+  await visible(settings.getByLabel(/Relays to federate through/), "the relay setting");
+  await settings.getByRole("button", { name: "Close" }).click();
+  await visible(page.locator(".me .name", { hasText: "Dana S." }), "the new name in the sidebar");
+});
