@@ -256,7 +256,7 @@ async function conversation() {
   await visible(bob.page.locator('.verified-badge[data-verified="true"]'), "Alice shown verified at Bob's");
 
   // Alice's messages reach Bob's server: delivered, and the room says Bob's peer is reachable.
-  await visible(message(alice.page, "this is Hearth, edited").locator('.delivery[data-state="delivered"]'), "the delivered mark");
+  await visible(alice.page.locator("li.event.message", { has: alice.page.locator("img.image") }).locator('.delivery[data-state="delivered"]'), "the delivered mark under Alice's latest message");
   await visible(alice.page.locator('.peer-status[data-reachable="1"]'), "the room's peer to be reachable");
   await visible(bob.page.locator(".read-by").first(), "a read receipt").catch(() => {});
   await screenshot(alice.page, "5-conversation");

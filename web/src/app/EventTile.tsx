@@ -45,6 +45,8 @@ interface TileProps {
   /** Servers that have not received this event yet (null: unknown). */
   waitingFor: string[] | null;
   peerCount: number;
+  /** Whether this is the user's latest message (the one that shows sent or delivered). */
+  latestOwn: boolean;
   setMode: (mode: ComposerMode) => void;
 }
 
@@ -55,7 +57,7 @@ export function EventTile(props: TileProps) {
   return <MessageTile {...props} />;
 }
 
-function MessageTile({ event, room, continuation, readBy, waitingFor, peerCount, setMode }: TileProps) {
+function MessageTile({ event, room, continuation, readBy, waitingFor, peerCount, latestOwn, setMode }: TileProps) {
   const { client } = useApp();
   const me = client.getUserId() ?? '';
   const sender = event.getSender() ?? '';
@@ -98,7 +100,7 @@ function MessageTile({ event, room, continuation, readBy, waitingFor, peerCount,
         </div>
         <Reactions event={event} room={room} />
         <div class="event-footer">
-          {mine && <DeliveryState event={event} waitingFor={waitingFor} peerCount={peerCount} room={room} />}
+          {mine && <DeliveryState event={event} waitingFor={waitingFor} peerCount={peerCount} room={room} settledShown={latestOwn} />}
           {readBy.length > 0 && (
             <span class="read-by" aria-label={`Read by ${readBy.map((userId) => displayName(client, userId, room)).join(', ')}`}>
               {readBy.slice(0, 4).map((userId) => (
@@ -351,7 +353,19 @@ function Actions({ event, room, mine, setMode }: { event: MatrixEvent; room: Roo
 
 /** Sending → sent (stored by this homeserver) → delivered (every other server in the room has
  *  it) or waiting for offline peers; failed, with retry. */
-function DeliveryState({ event, waitingFor, peerCount, room }: { event: MatrixEvent; waitingFor: string[] | null; peerCount: number; room: Room }) {
+function DeliveryState({
+  event,
+  waitingFor,
+  peerCount,
+  room,
+  settledShown,
+}: {
+  event: MatrixEvent;
+  waitingFor: string[] | null;
+  peerCount: number;
+  room: Room;
+  settledShown: boolean;
+}) {
   const { client } = useApp();
   const status = event.status;
   if (status === EventStatus.NOT_SENT) {
@@ -381,6 +395,7 @@ function DeliveryState({ event, waitingFor, peerCount, room }: { event: MatrixEv
       </span>
     );
   }
+  if (!settledShown) return null;
   if (peerCount > 0) {
     return (
       <span class="delivery delivered" data-state="delivered">

@@ -129,6 +129,12 @@ export function Timeline({ room, delivery, setMode }: { room: Room; delivery: Ro
     if (element) element.scrollTop = element.scrollHeight;
   };
 
+  // Sent and delivered are shown under the user's latest message only (every message still
+  // sending, failed or waiting for a peer shows its state anyway).
+  const lastOwn = [...events]
+    .reverse()
+    .find((event) => event.getSender() === me && !event.isState() && event.getContent().msgtype !== 'm.key.verification.request')
+    ?.getId();
   let previous: MatrixEvent | undefined;
   const items = [];
   if (atStart || (all.length <= shown && noMoreBack)) {
@@ -169,6 +175,7 @@ export function Timeline({ room, delivery, setMode }: { room: Room; delivery: Ro
         readBy={receipts.get(id) ?? []}
         waitingFor={delivery?.undelivered[id] ?? null}
         peerCount={delivery?.servers.length ?? 0}
+        latestOwn={id === lastOwn}
         setMode={setMode}
       />,
     );
