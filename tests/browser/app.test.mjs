@@ -283,8 +283,22 @@ async function conversation() {
   await listed.getByRole("button", { name: "Join Lobby" }).click();
   await visible(alice.page.locator("#room-name", { hasText: "Lobby" }), "the public room to open at Alice's");
   await visible(alice.page.locator(".event.state", { hasText: "Alice joined" }), "Alice's join in the public room");
-  await alice.page.locator(".room-item", { hasText: "Bob" }).click();
+  // While Alice is in the public room, Bob writes in the DM: an unread count in her sidebar,
+  // gone once she reads it.
   await bob.page.locator(".room-item", { hasText: "Alice" }).click();
+  await send(bob.page, "psst, back here");
+  const dmItem = alice.page.locator(".room-item", { hasText: "Bob" });
+  await visible(dmItem.locator(".badge"), "an unread count on the DM in Alice's sidebar").catch(async (err) => {
+    const sync = await matrixRequest(alice.page, "GET", "/_matrix/client/v3/sync?timeout=0");
+    const counts = await alice.page.evaluate((roomId) => {
+      const room = window.hearth.client().getRoom(roomId);
+      return { total: room.getUnreadNotificationCount("total"), highlight: room.getUnreadNotificationCount("highlight"), receipt: room.getEventReadUpTo(window.hearth.client().getUserId()) };
+    }, roomId);
+    throw new Error(`${err.message}; server: ${JSON.stringify(sync.body.rooms?.join?.[roomId]?.unread_notifications)}; client: ${JSON.stringify(counts)}`);
+  });
+  await dmItem.click();
+  await visible(message(alice.page, "psst, back here"), "Bob's message once Alice opens the DM");
+  await waitUntil("the unread count to clear", async () => (await dmItem.locator(".badge").count()) === 0, { timeoutMs: DELIVERY_MS });
 
   // Bob goes away (his tab, and so his homeserver, closes); Alice writes; Bob comes back and
   // gets it.

@@ -110,6 +110,9 @@ function RoomSection({ id, title, rooms, selected, actions }: { id: string; titl
 
 function RoomItem({ room, selected }: { room: Room; selected: boolean }) {
   const { client, openRoom } = useApp();
+  // The counts change on the room itself (after decryption, a receipt), which the client does
+  // not re-emit.
+  useEmitterUpdates(room, [RoomEvent.UnreadNotifications, RoomEvent.Receipt, RoomEvent.Timeline]);
   const { total, highlight } = unreadCounts(room);
   const partner = directPartner(client, room);
   return (
