@@ -5,7 +5,7 @@
 import { EventType, MsgType, RelationType, type MatrixEvent, type Room } from 'matrix-js-sdk';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { useApp } from './context';
-import { formatBytes } from './EventTile';
+import { formatBytes, plainText } from './EventTile';
 import { markdownContent, stripReplyFallback } from './markdown';
 import { encryptAttachment, imageSize } from './media';
 import { displayName } from './names';
@@ -219,7 +219,7 @@ function ModeBar({ mode, room, onCancel }: { mode: NonNullable<ComposerMode>; ro
     <div class="mode-bar" role="status">
       <span>
         {mode.kind === 'reply' ? `Replying to ${displayName(client, event.getSender() ?? '', room)}: ` : 'Editing: '}
-        <span class="quoted">{stripReplyFallback(String(event.getContent().body ?? '')).slice(0, 120)}</span>
+        <span class="quoted">{(mode.kind === 'edit' ? stripReplyFallback(String(event.getContent().body ?? '')) : plainText(event)).slice(0, 120)}</span>
       </span>
       <button type="button" class="small" onClick={onCancel} aria-label={mode.kind === 'reply' ? 'Cancel the reply' : 'Cancel the edit'}>
         Cancel

@@ -208,6 +208,17 @@ function FileBody({ event }: { event: MatrixEvent }) {
   );
 }
 
+/** A message as one line of plain text: its HTML's text when it has some (so `**bold**` shows
+ *  as bold's text, not its Markdown), else its body without the reply fallback. */
+export function plainText(event: MatrixEvent): string {
+  const content = event.getContent<{ body?: string; format?: string; formatted_body?: string }>();
+  if (content.format === 'org.matrix.custom.html' && typeof content.formatted_body === 'string') {
+    const text = new DOMParser().parseFromString(sanitizeHtml(content.formatted_body), 'text/html').body.textContent;
+    if (text) return text;
+  }
+  return stripReplyFallback(String(content.body ?? ''));
+}
+
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
@@ -243,7 +254,7 @@ function ReplyQuote({ event, room }: { event: MatrixEvent; room: Room }) {
       {target ? (
         <>
           <span class="sender">{displayName(client, target.getSender() ?? '', room)}</span>{' '}
-          <span class="quoted">{target.isRedacted() ? 'Message deleted' : stripReplyFallback(String(target.getContent().body ?? ''))}</span>
+          <span class="quoted">{target.isRedacted() ? 'Message deleted' : plainText(target)}</span>
         </>
       ) : (
         <span class="hint">In reply to a message not loaded here</span>
