@@ -113,8 +113,8 @@ async function onboard(name, { shoot = false } = {}) {
   return { browser, page, userId, name };
 }
 
-/** The message tile whose text contains `text`. */
-const message = (page, text) => page.locator("li.event.message").filter({ hasText: text });
+/** The message tile whose own text (not a quote of another) contains `text`. */
+const message = (page, text) => page.locator("li.event.message").filter({ has: page.locator(".event-body", { hasText: text }) });
 
 /** Hovers a message and clicks one of its actions. */
 async function act(page, text, action) {
