@@ -3,11 +3,13 @@
 // own Firefox, which is not installable here). Firefox is started headless on a fresh profile
 // with `--remote-debugging-port 0`; it prints `WebDriver BiDi listening on ws://127.0.0.1:N`,
 // and we open a session on that socket (`ws`: Node 20 has no WebSocket client without a flag).
-// Only what the tests need: tabs, navigate, reload, and calling a function in the page.
+// Only what the tests need: tabs, navigate, reload, calling a function in the page, and a
+// person's input: real pointer and key events (`input.performActions`), so a click lands on what
+// is really under the pointer and CSS `:hover` applies, as for a person.
 
 import { spawn } from "node:child_process";
 import { accessSync, constants, rmSync, writeFileSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -201,6 +203,11 @@ class Tab {
   async close() {
     await this.#bidi.send("browsingContext.close", { context: this.context });
   }
+
+  /** A raw WebDriver BiDi command for this tab's session (the input helpers below use it). */
+  send(method, params, timeoutMs) {
+    return this.#bidi.send(method, params, timeoutMs);
+  }
 }
 
 const stackOf = (stackTrace) =>
@@ -349,4 +356,208 @@ export async function clientReady(tab) {
 /** This tab's role ('leader' or 'follower') and transport ('service-worker' or 'direct'). */
 export function roleOf(tab) {
   return tab.evaluate(() => ({ role: window.hearth.role(), transport: window.hearth.transport() }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A person's input. Elements are named as with Playwright's `page.locator(css, {hasText})`: a CSS
+// selector, optionally only the elements whose text contains `hasText` (a string, matched
+// case-insensitively with whitespace collapsed as Playwright does, or a RegExp),
+// optionally inside the first (`within.last`: the last) element matching `within` (the same
+// kind of description). Only visible elements count. Every helper is bounded in time
+// (`timeoutMs`, default 15 s) and says what it waited for when it fails.
+
+/** Default bound of the input helpers' waits. */
+export const INPUT_TIMEOUT_MS = 15_000;
+const POLL_MS = 100;
+
+/** WebDriver's key values for the keys the tests press (the rest are typed as themselves). */
+const KEYS = {
+  Enter: "\uE007",
+  Tab: "\uE004",
+  Escape: "\uE00C",
+  Backspace: "\uE003",
+  Shift: "\uE008",
+  Control: "\uE009",
+  ArrowUp: "\uE013",
+  ArrowDown: "\uE015",
+};
+
+/**
+ * @typedef {object} Target
+ * @property {string} css
+ * @property {string | RegExp} [hasText]
+ * @property {boolean} [last]  the last match instead of the first
+ * @property {Target} [within]
+ */
+
+/** A target as JSON for the page (a RegExp as its source and flags). */
+function targetJson(css, opts = {}) {
+  const { hasText, last = false, within } = opts;
+  return {
+    css,
+    last,
+    text: hasText instanceof RegExp ? { source: hasText.source, flags: hasText.flags } : hasText === undefined ? null : { plain: hasText },
+    within: within ? targetJson(within.css, within) : null,
+  };
+}
+
+const describeTarget = (css, opts = {}) =>
+  `${css}${opts.hasText !== undefined ? ` with text ${opts.hasText}` : ""}${opts.within ? ` in ${describeTarget(opts.within.css, opts.within)}` : ""}`;
+
+/** In the page: the visible elements matching a target (from `targetJson`), in order. Runs in
+ *  the page (it is sent as source text), so it uses nothing from here. */
+function findInPage(target) {
+  const visible = (el) => {
+    if (!el.isConnected || el.getClientRects().length === 0) return false;
+    return el.checkVisibility({ visibilityProperty: true, opacityProperty: false });
+  };
+  const normalized = (el) => (el.textContent ?? "").replace(/\s+/g, " ").trim();
+  const textMatches = (el, text) => {
+    if (!text) return true;
+    if (text.plain !== undefined) return normalized(el).toLowerCase().includes(text.plain.toLowerCase());
+    return new RegExp(text.source, text.flags).test(normalized(el));
+  };
+  const all = (t) => {
+    let roots = [document];
+    if (t.within) {
+      const scopes = all(t.within);
+      if (scopes.length === 0) return [];
+      roots = [t.within.last ? scopes[scopes.length - 1] : scopes[0]];
+    }
+    return roots.flatMap((root) => [...root.querySelectorAll(t.css)]).filter((el) => visible(el) && textMatches(el, t.text));
+  };
+  return all(target);
+}
+
+/** How many visible elements match (no waiting). */
+export async function count(tab, css, opts = {}) {
+  return tab.evaluate(
+    new Function("target", `return (${findInPage})(target).length;`),
+    targetJson(css, opts),
+  );
+}
+
+/**
+ * Waits until an element matches (or, with `gone: true`, until none does); returns its text.
+ * @param {{hasText?: string | RegExp, within?: Target, last?: boolean, gone?: boolean, timeoutMs?: number}} [opts]
+ */
+export async function waitFor(tab, css, opts = {}) {
+  const { gone = false, timeoutMs = INPUT_TIMEOUT_MS } = opts;
+  const target = targetJson(css, opts);
+  let seen = "nothing yet";
+  const found = await waitUntil(
+    `${gone ? "no " : ""}${describeTarget(css, opts)} in Firefox`,
+    async () => {
+      const found = await tab.evaluate(
+        new Function("target", `const els = (${findInPage})(target); const el = target.last ? els[els.length - 1] : els[0]; return els.length === 0 ? { n: 0 } : { n: els.length, text: el.textContent };`),
+        target,
+      );
+      seen = `${found.n} match(es)`;
+      return (gone ? found.n === 0 : found.n > 0) && found;
+    },
+    { timeoutMs, intervalMs: POLL_MS, describe: () => seen },
+  );
+  return found.text ?? null;
+}
+
+/**
+ * The element as a WebDriver BiDi shared reference, scrolled into view, once it is visible and
+ * what is under its centre (what a pointer there would hit) is the element or inside it: the
+ * element is really clickable, not covered or still laid out elsewhere.
+ */
+async function reachable(tab, css, opts) {
+  const { timeoutMs = INPUT_TIMEOUT_MS } = opts;
+  const target = targetJson(css, opts);
+  let seen = "no match";
+  return waitUntil(
+    `${describeTarget(css, opts)} to be visible and uncovered in Firefox`,
+    async () => {
+      const answer = await tab.send("script.callFunction", {
+        functionDeclaration: `(json) => {
+          const target = JSON.parse(json);
+          const els = (${findInPage})(target);
+          const el = target.last ? els[els.length - 1] : els[0];
+          if (!el) return "no match";
+          el.scrollIntoView({ block: "center", inline: "center" });
+          const rect = el.getBoundingClientRect();
+          const hit = document.elementFromPoint(rect.left + rect.width / 2, rect.top + rect.height / 2);
+          if (!hit) return "nothing under its centre";
+          if (hit !== el && !el.contains(hit)) return "covered by <" + hit.tagName.toLowerCase() + (hit.className ? " class=" + hit.className : "") + ">";
+          return el;
+        }`,
+        arguments: [{ type: "string", value: JSON.stringify(target) }],
+        target: { context: tab.context },
+        awaitPromise: false,
+        resultOwnership: "none",
+      });
+      if (answer.type === "exception") throw new Error(answer.exceptionDetails.text);
+      const { result } = answer;
+      if (result.type === "node") return result.sharedId;
+      seen = result.value;
+      return null;
+    },
+    { timeoutMs, intervalMs: POLL_MS, describe: () => seen },
+  );
+}
+
+/** Real pointer actions: a move to the element's centre, and then `then` (downs and ups). */
+async function pointer(tab, sharedId, then = []) {
+  await tab.send("input.performActions", {
+    context: tab.context,
+    actions: [
+      {
+        type: "pointer",
+        id: "mouse",
+        parameters: { pointerType: "mouse" },
+        actions: [{ type: "pointerMove", x: 0, y: 0, duration: 0, origin: { type: "element", element: { sharedId } } }, ...then],
+      },
+    ],
+  });
+}
+
+/** Moves the mouse over the element (CSS `:hover`, `mouseover`/`mouseenter`). */
+export async function hover(tab, css, opts = {}) {
+  await pointer(tab, await reachable(tab, css, opts));
+}
+
+/** Clicks the element's centre with the (real) mouse, once it is visible and uncovered. */
+export async function click(tab, css, opts = {}) {
+  const sharedId = await reachable(tab, css, opts);
+  await pointer(tab, sharedId, [
+    { type: "pointerDown", button: 0 },
+    { type: "pointerUp", button: 0 },
+  ]);
+}
+
+/** Key actions for `keys` (WebDriver key values: one character or one of `KEYS` each). */
+async function keyActions(tab, keys) {
+  await tab.send("input.performActions", {
+    context: tab.context,
+    actions: [{ type: "key", id: "keyboard", actions: keys.flatMap((value) => [{ type: "keyDown", value }, { type: "keyUp", value }]) }],
+  });
+}
+
+/** Clicks the field and types `text` into it, key by key (one key per character). */
+export async function type(tab, css, text, opts = {}) {
+  await click(tab, css, opts);
+  // One grapheme per key (an emoji is one key, not two UTF-16 halves).
+  await keyActions(tab, [...new Intl.Segmenter().segment(text)].map(({ segment }) => segment));
+}
+
+/** Presses a key (`"Enter"`, `"Escape"`, … or one character) where the focus is. */
+export async function press(tab, key) {
+  const value = KEYS[key] ?? key;
+  if ([...value].length !== 1) throw new Error(`press: unknown key ${key}`);
+  await keyActions(tab, [value]);
+}
+
+/** Sets the tab's viewport (CSS pixels). */
+export async function setViewport(tab, width, height) {
+  await tab.send("browsingContext.setViewport", { context: tab.context, viewport: { width, height } });
+}
+
+/** A PNG of the tab's viewport, written to `file`. */
+export async function screenshot(tab, file) {
+  const { data } = await tab.send("browsingContext.captureScreenshot", { context: tab.context }, 15_000);
+  await writeFile(file, Buffer.from(data, "base64"));
 }
