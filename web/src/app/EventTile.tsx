@@ -102,7 +102,7 @@ function MessageTile({ event, room, continuation, readBy, waitingFor, peerCount,
         <div class="event-footer">
           {mine && <DeliveryState event={event} waitingFor={waitingFor} peerCount={peerCount} room={room} settledShown={latestOwn} />}
           {readBy.length > 0 && (
-            <span class="read-by" aria-label={`Read by ${readBy.map((userId) => displayName(client, userId, room)).join(', ')}`}>
+            <span class="read-by" role="img" aria-label={`Read by ${readBy.map((userId) => displayName(client, userId, room)).join(', ')}`}>
               {readBy.slice(0, 4).map((userId) => (
                 <Avatar key={userId} id={userId} name={displayName(client, userId, room)} size={14} />
               ))}

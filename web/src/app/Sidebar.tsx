@@ -20,8 +20,9 @@ export function Sidebar({ selected, openDialog }: { selected: string | null; ope
   return (
     <nav class="sidebar" aria-label="Rooms and people">
       <header class="me">
-        <button type="button" class="me-button" onClick={() => openDialog('profile')} aria-label={`Your profile: ${myName}`}>
+        <button type="button" class="me-button" onClick={() => openDialog('profile')}>
           <Avatar id={me} name={myName} mxc={client.getUser(me)?.avatarUrl} />
+          <span class="visually-hidden">Your profile: </span>
           <span class="name">{myName}</span>
         </button>
         <button type="button" class="icon" onClick={() => openDialog('settings')} aria-label="Settings" title="Settings">

@@ -154,7 +154,7 @@ export function Timeline({ room, delivery, setMode }: { room: Room; delivery: Ro
     const day = dayOf(event);
     if (!previous || dayOf(previous) !== day) {
       items.push(
-        <li key={`day-${day}`} class="day-separator" role="separator">
+        <li key={`day-${day}`} class="day-separator">
           <span>{day}</span>
         </li>,
       );

@@ -33,15 +33,43 @@ export function Avatar({ id, name, mxc, size = 32 }: { id: string; name: string;
   );
 }
 
-/** A modal `<dialog>`: focus moves into it, Escape or the close button closes it. */
+/** What Tab can reach inside a dialog. */
+const FOCUSABLE = 'button:not([disabled]), input:not([disabled]):not([type=hidden]):not([tabindex="-1"]), textarea:not([disabled]), select:not([disabled]), summary, a[href], [tabindex]:not([tabindex="-1"])';
+
+/** A modal `<dialog>`: focus moves into it and Tab cycles inside it (the browser would let it
+ *  leave for its own toolbar); Escape or the close button closes it, and focus goes back to what
+ *  opened it. */
 export function Dialog({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
+    const opener = document.activeElement;
     if (dialog && !dialog.open) dialog.showModal();
+    // Unmounted rather than closed, so the browser does not restore focus itself; once the
+    // dialog is gone (the page outside it inert no more), unless something else took focus.
+    return () => {
+      setTimeout(() => {
+        const lost = document.activeElement === null || document.activeElement === document.body;
+        if (lost && opener instanceof HTMLElement && opener.isConnected) opener.focus();
+      });
+    };
   }, []);
+  const onKeyDown = (event: KeyboardEvent) => {
+    if (event.key !== 'Tab' || !ref.current) return;
+    const targets = [...ref.current.querySelectorAll<HTMLElement>(FOCUSABLE)].filter((node) => node.getClientRects().length > 0);
+    const first = targets[0];
+    const last = targets[targets.length - 1];
+    if (!first || !last) return;
+    if (event.shiftKey && (document.activeElement === first || document.activeElement === ref.current)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  };
   return (
-    <dialog ref={ref} class={wide ? 'wide' : undefined} aria-label={title} onClose={onClose} onCancel={onClose}>
+    <dialog ref={ref} class={wide ? 'wide' : undefined} aria-label={title} onClose={onClose} onCancel={onClose} onKeyDown={onKeyDown}>
       <header class="dialog-header">
         <h2>{title}</h2>
         <button type="button" class="icon" aria-label="Close" onClick={onClose}>
