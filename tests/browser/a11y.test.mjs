@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { openBrowser, ready, serveApp } from "../lib/browser.mjs";
 import { startRelay } from "../lib/relay.mjs";
 import { waitUntil } from "../lib/wait.mjs";
+import { act, message, send, visible } from "../lib/ui.mjs";
 
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const DELIVERY_MS = 30_000;
@@ -40,13 +41,6 @@ after(async () => {
   await relay?.dispose();
 });
 
-async function visible(locator, what, timeoutMs = DELIVERY_MS) {
-  try {
-    await locator.first().waitFor({ state: "visible", timeout: timeoutMs });
-  } catch (err) {
-    throw new Error(`${what}: ${err.message}`);
-  }
-}
 
 /** Runs axe on the page as it is now, in both colour schemes (and at a phone size too, with
  *  `phone`), and records what it finds. The page is left light, at the desktop size. */
@@ -111,19 +105,7 @@ async function signedIn(page, name) {
   return page.evaluate(() => window.hearth.client().getUserId());
 }
 
-const message = (page, text) => page.locator("li.event.message").filter({ has: page.locator(".event-body", { hasText: text }) });
 
-async function act(page, text, action) {
-  const tile = message(page, text).last();
-  await tile.hover();
-  await tile.getByRole("button", { name: action, exact: true }).click();
-}
-
-async function send(page, text) {
-  const composer = page.getByLabel("Message", { exact: true });
-  await composer.fill(text);
-  await composer.press("Enter");
-}
 
 /** Opens a dialog by clicking `opener`, audits it, closes it with its Close button. */
 async function auditDialog(page, opener, title, screen) {

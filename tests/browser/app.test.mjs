@@ -13,6 +13,7 @@ import { matrixRequest, openBrowser, ready, serveApp } from "../lib/browser.mjs"
 import { REPO_ROOT } from "../lib/process.mjs";
 import { startRelay } from "../lib/relay.mjs";
 import { waitUntil } from "../lib/wait.mjs";
+import { act, message, send, visible as visibleWithin } from "../lib/ui.mjs";
 
 /** Crossing the relay takes milliseconds; a first dial, a retry after backoff, and the first
  *  Olm session and room key exchange, seconds. */
@@ -77,16 +78,8 @@ async function screenshotAll(prefix) {
   await Promise.allSettled(pages.map((page, i) => screenshot(page, `${prefix}-${i}`)));
 }
 
-/** Bounded waits on the page: Playwright's own expectations are not in playwright-core. A
- *  wait that fails leaves a screenshot of every open page (failed-*.png) to see why. */
-async function visible(locator, what, timeoutMs = DELIVERY_MS) {
-  try {
-    await locator.first().waitFor({ state: "visible", timeout: timeoutMs });
-  } catch (err) {
-    await screenshotAll("failed");
-    throw new Error(`${what}: ${err.message}`);
-  }
-}
+/** A bounded wait; one that fails leaves a screenshot of every open page (failed-*.png). */
+const visible = (locator, what, timeoutMs = DELIVERY_MS) => visibleWithin(locator, what, timeoutMs, () => screenshotAll("failed"));
 
 /** First run in a fresh profile: the name is all it takes. */
 async function onboard(name, { shoot = false } = {}) {
@@ -113,21 +106,7 @@ async function onboard(name, { shoot = false } = {}) {
   return { browser, page, userId, name };
 }
 
-/** The message tile whose own text (not a quote of another) contains `text`. */
-const message = (page, text) => page.locator("li.event.message").filter({ has: page.locator(".event-body", { hasText: text }) });
 
-/** Hovers a message and clicks one of its actions. */
-async function act(page, text, action) {
-  const tile = message(page, text).last();
-  await tile.hover();
-  await tile.getByRole("button", { name: action, exact: true }).click();
-}
-
-async function send(page, text) {
-  const composer = page.getByLabel("Message", { exact: true });
-  await composer.fill(text);
-  await composer.press("Enter");
-}
 
 test("two people onboard, find each other and chat in an encrypted DM", { timeout: 300_000 }, async (t) => {
   t.after(() => {

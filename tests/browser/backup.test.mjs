@@ -11,6 +11,7 @@ import { after, before, test } from "node:test";
 import { clientReady, matrixRequest, numbered, openBrowser, ready, sendAll, serveApp } from "../lib/browser.mjs";
 import { REPO_ROOT } from "../lib/process.mjs";
 import { waitUntil } from "../lib/wait.mjs";
+import { visible as visibleWithin } from "../lib/ui.mjs";
 
 /** Creating a backup, uploading keys, or restoring them takes a few requests to the tab's own
  *  homeserver: seconds at most. */
@@ -33,14 +34,8 @@ after(async () => {
 });
 
 /** A bounded wait for `locator` to show; a failure leaves a screenshot (backup-failed.png). */
-async function visible(page, locator, what, timeoutMs = STEP_MS) {
-  try {
-    await locator.first().waitFor({ state: "visible", timeout: timeoutMs });
-  } catch (err) {
-    await page.screenshot({ path: path.join(SCREENSHOTS, "backup-failed.png") }).catch(() => {});
-    throw new Error(`${what}: ${err.message}`);
-  }
-}
+const visible = (page, locator, what, timeoutMs = STEP_MS) =>
+  visibleWithin(locator, what, timeoutMs, () => page.screenshot({ path: path.join(SCREENSHOTS, "backup-failed.png") }));
 
 async function openSettings(page) {
   await page.getByRole("button", { name: "Settings", exact: true }).click();

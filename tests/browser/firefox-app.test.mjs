@@ -15,6 +15,7 @@ import { click, count, hover, openFirefox, press, ready, screenshot, setViewport
 import { REPO_ROOT } from "../lib/process.mjs";
 import { startRelay } from "../lib/relay.mjs";
 import { waitUntil } from "../lib/wait.mjs";
+import { message, visible as visibleWithin } from "../lib/ui.mjs";
 
 /** Crossing the relay takes milliseconds; a first dial, a retry after backoff, and the first
  *  Olm session and room key exchange, seconds. */
@@ -22,16 +23,8 @@ const DELIVERY_MS = 30_000;
 const SCREENSHOTS = path.join(REPO_ROOT, "target", "screenshots");
 
 /** Playwright's bounded wait for a visible element in Chromium. */
-async function visible(locator, what, timeoutMs = DELIVERY_MS) {
-  try {
-    await locator.first().waitFor({ state: "visible", timeout: timeoutMs });
-  } catch (err) {
-    throw new Error(`${what} (Chromium): ${err.message}`);
-  }
-}
+const visible = (locator, what, timeoutMs = DELIVERY_MS) => visibleWithin(locator, `${what} (Chromium)`, timeoutMs);
 
-/** The message tile whose own text contains `text` (Chromium). */
-const message = (page, text) => page.locator("li.event.message").filter({ has: page.locator(".event-body", { hasText: text }) });
 
 test("Firefox: onboard, find a Chromium person, an encrypted DM, messages, a reaction, a reload", { timeout: 120_000 }, async (t) => {
   const relay = await startRelay({ websocket: true });

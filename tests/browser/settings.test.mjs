@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { openBrowser, ready, serveApp } from "../lib/browser.mjs";
 import { waitUntil } from "../lib/wait.mjs";
+import { visible } from "../lib/ui.mjs";
 
 const WAIT_MS = 30_000;
 /** A 1×1 PNG. */
@@ -22,14 +23,6 @@ after(async () => {
   await browser?.close();
   app?.stop();
 });
-
-const visible = (locator, what) =>
-  locator
-    .first()
-    .waitFor({ state: "visible", timeout: WAIT_MS })
-    .catch((err) => {
-      throw new Error(`${what}: ${err.message}`);
-    });
 
 test("settings: picture, name, devices, notifications", { timeout: 120_000 }, async () => {
   await browser.context.grantPermissions(["notifications"], { origin: app.url });

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { openBrowser, ready, serveApp } from "../lib/browser.mjs";
 import { waitUntil } from "../lib/wait.mjs";
+import { visible } from "../lib/ui.mjs";
 
 const WAIT_MS = 30_000;
 const MESSAGES = 150;
@@ -23,14 +24,6 @@ after(async () => {
   await browser?.close();
   app?.stop();
 });
-
-const visible = (locator, what, timeout = WAIT_MS) =>
-  locator
-    .first()
-    .waitFor({ state: "visible", timeout })
-    .catch((err) => {
-      throw new Error(`${what}: ${err.message}`);
-    });
 
 test("scroll back to the beginning, jump to the latest, a refused message fails with retry", { timeout: 240_000 }, async () => {
   const page = await browser.context.newPage();

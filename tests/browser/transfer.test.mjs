@@ -11,11 +11,13 @@ import zlib from "node:zlib";
 import { after, before, test } from "node:test";
 import { clientReady, openBrowser, ready, serveApp } from "../lib/browser.mjs";
 import { waitUntil, withTimeout } from "../lib/wait.mjs";
+import { visible as visibleWithin } from "../lib/ui.mjs";
 
 const PASSPHRASE = "correct horse battery staple";
 /** Deriving the key (PBKDF2, 600,000 iterations) and writing the databases take a few seconds. */
 const TRANSFER_MS = 60_000;
 const UI_MS = 20_000;
+const visible = (locator, what, timeoutMs = UI_MS) => visibleWithin(locator, what, timeoutMs);
 
 let app;
 const browsers = [];
@@ -40,13 +42,6 @@ async function newProfile() {
   return { browser, page };
 }
 
-async function visible(locator, what, timeoutMs = UI_MS) {
-  try {
-    await locator.first().waitFor({ state: "visible", timeout: timeoutMs });
-  } catch (err) {
-    throw new Error(`${what}: ${err.message}`);
-  }
-}
 
 const hearthDatabases = (page) =>
   page.evaluate(async () =>
