@@ -98,7 +98,7 @@ function Chat({ client, host, session, relaySetting }: { client: MatrixClient; h
     }),
     [client, host, relaySetting],
   );
-  useNotifications(client, roomId);
+  useNotifications(client);
   const room = roomId === null ? null : client.getRoom(roomId);
   return (
     <AppContextProvider.Provider value={context}>
@@ -129,11 +129,10 @@ function Chat({ client, host, session, relaySetting }: { client: MatrixClient; h
 
 /** New messages from others while the tab is hidden become system notifications (once the user
  *  allowed them in the settings); clicking one opens its room. */
-function useNotifications(client: MatrixClient, openRoomId: string | null) {
+function useNotifications(client: MatrixClient) {
   useEffect(() => {
     const onTimeline = (event: MatrixEvent, room: Room | undefined, toStartOfTimeline: boolean | undefined) => {
       if (toStartOfTimeline || !room || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-      if (document.visibilityState === 'visible' && room.roomId === openRoomId) return;
       if (document.visibilityState === 'visible') return;
       if (event.getSender() === client.getUserId() || event.getType() !== EventType.RoomMessage) return;
       if (client.getSyncState() !== SyncState.Syncing || Date.now() - event.getTs() > 60_000) return;
@@ -148,5 +147,5 @@ function useNotifications(client: MatrixClient, openRoomId: string | null) {
     return () => {
       client.off(RoomEvent.Timeline, onTimeline);
     };
-  }, [client, openRoomId]);
+  }, [client]);
 }

@@ -116,6 +116,7 @@ function MessageTile({ event, room, continuation, readBy, waitingFor, peerCount,
 }
 
 function MessageBody({ event }: { event: MatrixEvent }) {
+  const { client } = useApp();
   const content = event.getContent<{ msgtype?: string; body?: string; format?: string; formatted_body?: string }>();
   const body = typeof content.body === 'string' ? content.body : '';
   switch (content.msgtype) {
@@ -128,7 +129,7 @@ function MessageBody({ event }: { event: MatrixEvent }) {
     case MsgType.Emote:
       return (
         <p class="emote">
-          * {displayName(useApp().client, event.getSender() ?? '')} {stripReplyFallback(body)}
+          * {displayName(client, event.getSender() ?? '')} {stripReplyFallback(body)}
         </p>
       );
     default:

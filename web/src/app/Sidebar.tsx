@@ -112,8 +112,8 @@ function RoomSection({ id, title, rooms, selected, actions }: { id: string; titl
 function RoomItem({ room, selected }: { room: Room; selected: boolean }) {
   const { client, openRoom } = useApp();
   // The counts change on the room itself (after decryption, a receipt), which the client does
-  // not re-emit.
-  useEmitterUpdates(room, [RoomEvent.UnreadNotifications, RoomEvent.Receipt, RoomEvent.Timeline]);
+  // not re-emit; new messages already re-render the whole sidebar.
+  useEmitterUpdates(room, [RoomEvent.UnreadNotifications, RoomEvent.Receipt]);
   const { total, highlight } = unreadCounts(room);
   const partner = directPartner(client, room);
   return (

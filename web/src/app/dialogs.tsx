@@ -92,7 +92,6 @@ function Settings({ session, onClose }: { session: Session; onClose: () => void 
   const { client, host, relaySetting } = useApp();
   const me = client.getUserId() ?? '';
   const profile = useAction();
-  const relays = useAction();
   const [notify, setNotify] = useState(typeof Notification === 'undefined' ? 'unsupported' : Notification.permission);
   const saveName = (event: SubmitEvent) => {
     event.preventDefault();
@@ -143,7 +142,7 @@ function Settings({ session, onClose }: { session: Session; onClose: () => void 
           <label for="relay-input">Relays to federate through (multiaddrs, one per line)</label>
           <textarea id="relay-input" name="relays" rows={3} spellcheck={false} defaultValue={relaySetting.join('\n')} />
           <div class="buttons">
-            <button type="submit" disabled={relays.busy}>
+            <button type="submit">
               Save and restart
             </button>
             <button
