@@ -109,11 +109,19 @@ for (const { serviceWorkers, transport } of PATHS) {
     assert.deepEqual(await historyOf(tab, roomId), sent);
     await waitUntil("the resumed client to show the last message", () => clientSees(tab, roomId, "message 20"));
 
-    // A second tab has no homeserver of its own: the first tab's answers it.
+    // A second tab has no homeserver of its own: the first tab's answers it. It takes the client
+    // over (one tab at a time runs it), sends, and the first tab takes it back.
     const second = await browser.openTab(app.url);
     assert.deepEqual(await roleOf(second), { role: "follower", transport });
+    await waitUntil("the second tab to say Hearth is open in another tab", () =>
+      second.evaluate(() => window.hearth.elsewhere()),
+    );
+    await second.evaluate(() => window.hearth.useHere());
     await clientReady(second);
+    await waitUntil("the first tab to give its client up", () => tab.evaluate(() => window.hearth.client() === null));
     await sendAll(second, roomId, ["from the second tab"]);
+    await tab.evaluate(() => window.hearth.useHere());
+    await clientReady(tab);
     await waitUntil("the first tab's client to see the second tab's message", () => clientSees(tab, roomId, "from the second tab"));
     assert.deepEqual(await historyOf(tab, roomId), [...sent, "from the second tab"]);
   });

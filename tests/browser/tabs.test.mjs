@@ -11,10 +11,12 @@ import {
   messageBodies,
   numbered,
   openBrowser,
+  openElsewhere,
   ready,
   roleOf,
   sendAll,
   serveApp,
+  takeOver,
   untilLeader,
 } from "../lib/browser.mjs";
 import { waitUntil } from "../lib/wait.mjs";
@@ -77,18 +79,29 @@ for (const { serviceWorkers, transport } of PATHS) {
     assert.deepEqual(await historyOf(page, roomId), sent);
   });
 
-  test(`a second tab sends through the first tab's homeserver (${transport})`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  test(`a second tab takes the client over and sends through the first tab's homeserver (${transport})`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const { app, browser } = await setUp(t, serviceWorkers);
     const first = await browser.openTab(app.url);
     const roomId = await registerAndCreateRoom(first, "Two tabs");
 
-    // The second tab has no homeserver of its own: it resumes the saved session and every
-    // request it makes is answered by the first tab's.
+    // The second tab has no homeserver of its own, and at first no client either: one tab at a
+    // time runs the client on the shared crypto store.
     const second = await browser.openTab(app.url);
+    await ready(second);
     assert.deepEqual(await roleOf(second), { role: "follower", transport });
-    await clientReady(second);
-    await sendAll(second, roomId, ["from the second tab"]);
+    await waitUntil("the second tab to say Hearth is open in another tab", () => openElsewhere(second));
+    assert.equal(await first.evaluate(() => window.hearth.client() !== null), true, "the first tab keeps its client");
 
+    // "Use Hearth here": the first tab's client stops, the second's starts on the saved session,
+    // and every request it makes is answered by the first tab's homeserver.
+    await takeOver(second);
+    await waitUntil("the first tab to give its client up", () => openElsewhere(first));
+    await sendAll(second, roomId, ["from the second tab"]);
+    assert.deepEqual(await historyOf(first, roomId), ["from the second tab"]);
+
+    // And back: the first tab's client resumes and sees what the second sent.
+    await takeOver(first);
+    await waitUntil("the second tab to give its client up", () => openElsewhere(second));
     await waitUntil("the first tab's client to see the second tab's message", () =>
       first.evaluate(
         (roomId) =>
@@ -101,7 +114,6 @@ for (const { serviceWorkers, transport } of PATHS) {
         roomId,
       ),
     );
-    assert.deepEqual(await historyOf(first, roomId), ["from the second tab"]);
   });
 
   test(`closing the serving tab hands over to the other tab with nothing lost (${transport})`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
@@ -109,7 +121,8 @@ for (const { serviceWorkers, transport } of PATHS) {
     const first = await browser.openTab(app.url);
     const roomId = await registerAndCreateRoom(first, "Handover");
     const second = await browser.openTab(app.url);
-    await clientReady(second);
+    await ready(second);
+    await takeOver(second);
     const before = numbered("before", 20);
     await sendAll(second, roomId, before);
 
@@ -128,7 +141,8 @@ for (const { serviceWorkers, transport } of PATHS) {
     await registerAndCreateRoom(page, "Media");
     // A second tab, so the bytes also cross from a tab that does not serve to one that does.
     const other = await browser.openTab(app.url);
-    await clientReady(other);
+    await ready(other);
+    await takeOver(other);
 
     const result = await other.evaluate(async (viaServiceWorker) => {
       const bytes = new Uint8Array(300 * 1024);

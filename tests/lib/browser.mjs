@@ -125,6 +125,20 @@ export async function clientReady(page) {
   );
 }
 
+/**
+ * In a tab that shows "Hearth is open in another tab", clicks "Use Hearth here" and waits
+ * (bounded) until its client has synced: the tab that ran the client stops it.
+ */
+export async function takeOver(page) {
+  await page.getByRole("button", { name: "Use Hearth here" }).click({ timeout: READY_TIMEOUT_MS });
+  await clientReady(page);
+}
+
+/** Whether `page` shows that Hearth is open in another tab, with no client of its own. */
+export function openElsewhere(page) {
+  return page.evaluate(() => window.hearth.elsewhere() && window.hearth.client() === null);
+}
+
 /** This tab's role ('leader' or 'follower') and transport ('service-worker' or 'direct'). */
 export function roleOf(page) {
   return page.evaluate(() => ({ role: window.hearth.role(), transport: window.hearth.transport() }));
@@ -141,13 +155,15 @@ export async function untilLeader(page, timeoutMs = 5_000) {
 
 /**
  * A Matrix request made from inside the page through the page's own transport (the service
- * worker, or the direct path), with the page's access token.
+ * worker, or the direct path), with the page's access token (its client's, or the saved
+ * session's in a tab whose client runs elsewhere).
  * @returns {Promise<{status: number, body: any}>}
  */
 export function matrixRequest(page, method, pathAndQuery, body) {
   return page.evaluate(
     async ({ method, pathAndQuery, body }) => {
-      const token = window.hearth.client()?.getAccessToken();
+      const saved = JSON.parse(localStorage.getItem("hearth-session") ?? "null");
+      const token = window.hearth.client()?.getAccessToken() ?? saved?.accessToken;
       const response = await window.hearth.fetch(new URL(pathAndQuery, location.origin), {
         method,
         headers: {

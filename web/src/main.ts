@@ -10,6 +10,8 @@ import { Session } from './session';
 import { mountApp } from './app/App';
 import { openRoomTimed, probes } from './app/probes';
 import { attachTransfer } from './app/transfer';
+import type { BlobCacheStats } from './app/blob-cache';
+import { mediaCacheStats } from './app/media';
 
 export interface HearthTestHooks {
   /** Role and transport known, and GET /_matrix/client/versions answered 200 through it. */
@@ -21,6 +23,10 @@ export interface HearthTestHooks {
   register(username: string, password: string): Promise<string>;
   login(username: string, password: string): Promise<string>;
   client(): MatrixClient | null;
+  /** Whether the client runs in another tab of this browser ("Hearth is open in another tab"). */
+  elsewhere(): boolean;
+  /** Takes the client over from the tab that runs it (what "Use Hearth here" does). */
+  useHere(): Promise<void>;
   /** Once a client is started and its first sync is PREPARED (pending while logged out). */
   readonly clientReady: Promise<void>;
   logout(): Promise<void>;
@@ -42,6 +48,8 @@ export interface HearthTestHooks {
   composerReadyAt(): number | null;
   /** Opens a room and resolves with the ms until its timeline is rendered and painted. */
   openRoomTimed(roomId: string): Promise<number>;
+  /** The files this tab holds as blob URLs (app/blob-cache.ts). */
+  mediaCache(): BlobCacheStats;
 }
 
 declare global {
@@ -93,6 +101,8 @@ window.hearth = {
     return session.login(username, password);
   },
   client: () => session.client,
+  elsewhere: () => session.elsewhere,
+  useHere: () => session.useHere(),
   get clientReady() {
     return session.clientReady;
   },
@@ -106,6 +116,7 @@ window.hearth = {
   peers: () => host.peers(),
   composerReadyAt: () => probes.composerReadyAt,
   openRoomTimed,
+  mediaCache: mediaCacheStats,
 };
 
 const root = document.getElementById('app');

@@ -1,6 +1,8 @@
 // The page's Matrix session: first-run onboarding (a display name, an optional password),
 // register (UIA dummy flow), log in, resume from localStorage, log out, and the one
-// matrix-js-sdk client started from it, with its Rust crypto (end-to-end encryption).
+// matrix-js-sdk client started from it, with its Rust crypto (end-to-end encryption). Only one tab
+// of the browser runs that client at a time (client-lock.ts); the others are "open elsewhere"
+// until the user takes Hearth over in one of them.
 
 import {
   ClientEvent,
@@ -12,6 +14,7 @@ import {
   type RegisterResponse,
 } from 'matrix-js-sdk';
 import { usernameFrom } from './app/names';
+import { ClientLock } from './client-lock';
 
 export interface Credentials {
   userId: string;
@@ -58,11 +61,24 @@ export class Session extends EventTarget {
   #client: MatrixClient | null = null;
   #ready = deferred();
   #resuming = loadCredentials() !== null;
+  /** Signed in, but the client runs in another tab of this browser. */
+  #elsewhere = false;
+  readonly #lock = new ClientLock();
   readonly #fetchFn: FetchFn;
 
   constructor(fetchFn: FetchFn) {
     super();
     this.#fetchFn = fetchFn;
+    // Another tab takes Hearth over: stop the client here before the lock is let go.
+    this.#lock.addEventListener('lost', () => {
+      this.#stopClient();
+      this.#setElsewhere(true);
+    });
+    // Another tab signed in or out: follow it (this tab runs no client, or it would hold the lock).
+    addEventListener('storage', (event) => {
+      if (event.key !== STORAGE_KEY || this.#lock.held) return;
+      this.#setElsewhere(loadCredentials() !== null);
+    });
   }
 
   get client(): MatrixClient | null {
@@ -80,17 +96,37 @@ export class Session extends EventTarget {
     return this.#resuming;
   }
 
-  /** Starts the client of a saved session, if there is one. */
+  /** Whether the session's client runs in another tab of this browser (see `useHere`). */
+  get elsewhere(): boolean {
+    return this.#elsewhere;
+  }
+
+  /** Starts the client of a saved session, if there is one and no other tab runs it. */
   async resume(): Promise<boolean> {
     const saved = loadCredentials();
     try {
       if (saved === null) return false;
+      if (!(await this.#lock.tryAcquire())) {
+        this.#elsewhere = true;
+        return false;
+      }
       await this.#start(saved);
       return true;
     } finally {
       this.#resuming = false;
       this.dispatchEvent(new Event('change'));
     }
+  }
+
+  /** Takes Hearth over from the tab that runs the client (it stops there) and starts it here. */
+  async useHere(): Promise<void> {
+    const saved = loadCredentials();
+    if (saved === null) {
+      this.#setElsewhere(false);
+      return;
+    }
+    await this.#lock.take();
+    await this.#start(saved);
   }
 
   async register(username: string, password: string, profile: { displayName?: string } = {}): Promise<string> {
@@ -171,6 +207,9 @@ export class Session extends EventTarget {
 
   async #start(credentials: Credentials): Promise<string> {
     this.#stopClient();
+    // Signing in here (or resuming) makes this the tab that runs the client.
+    await this.#lock.take();
+    this.#elsewhere = false;
     saveCredentials(credentials);
     const client = createClient({
       baseUrl: location.origin,
@@ -213,6 +252,11 @@ export class Session extends EventTarget {
     this.#ready = deferred();
   }
 
+  #setElsewhere(elsewhere: boolean): void {
+    this.#elsewhere = elsewhere;
+    this.dispatchEvent(new Event('change'));
+  }
+
   async #drop(): Promise<void> {
     const client = this.#client;
     this.#stopClient();
@@ -221,6 +265,7 @@ export class Session extends EventTarget {
     this.dispatchEvent(new Event('change'));
     // The device is gone: its keys are of no use any more.
     await client?.clearStores().catch((err: unknown) => console.warn('hearth: clearing the crypto store failed', err));
+    this.#lock.release();
   }
 }
 

@@ -1,7 +1,7 @@
 // The app: a splash while the homeserver starts, the first-run form, then the chat (sidebar
 // with people and rooms, the open room). Rendered into #app by main.ts.
 
-import { ClientEvent, EventType, RoomEvent, SyncState, type MatrixClient, type MatrixEvent, type Room } from 'matrix-js-sdk';
+import { ClientEvent, EventType, RelationType, RoomEvent, SyncState, type MatrixClient, type MatrixEvent, type Room } from 'matrix-js-sdk';
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { HearthHost } from '../host';
@@ -61,9 +61,45 @@ function Root({ host, session, ready, relaySetting }: AppProps) {
       </div>
     );
   }
+  if (session.elsewhere) return <OpenElsewhere session={session} />;
   const client = session.client;
   if (!client) return <Onboarding session={session} />;
   return <Chat key={client.getUserId()} client={client} host={host} session={session} relaySetting={relaySetting} />;
+}
+
+/** Signed in, with the client running in another tab of this browser: one tab at a time keeps
+ *  the encryption keys in step (see client-lock.ts). Taking over stops the client there. */
+function OpenElsewhere({ session }: { session: Session }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const useHere = () => {
+    setBusy(true);
+    setError(null);
+    session.useHere().then(
+      () => setBusy(false),
+      (err: unknown) => {
+        setBusy(false);
+        setError(err instanceof Error ? err.message : String(err));
+      },
+    );
+  };
+  return (
+    <div class="splash" aria-busy={busy}>
+      <h1>Hearth</h1>
+      <p>Hearth is open in another tab.</p>
+      <p class="hint">
+        One tab at a time can be signed in, so that your encryption keys stay in step. Your homeserver keeps running either way.
+      </p>
+      <button type="button" class="primary" onClick={useHere} disabled={busy}>
+        {busy ? 'Moving Hearth to this tab…' : 'Use Hearth here'}
+      </button>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
+  );
 }
 
 function roomFromHash(): string | null {
@@ -128,14 +164,14 @@ function Chat({ client, host, session, relaySetting }: { client: MatrixClient; h
 }
 
 /** New messages from others while the tab is hidden become system notifications (once the user
- *  allowed them in the settings); clicking one opens its room. */
+ *  allowed them in the settings); clicking one opens its room. An encrypted message is only known
+ *  to be a message once decrypted, so it waits for that; edits and deleted messages stay quiet. */
 function useNotifications(client: MatrixClient) {
   useEffect(() => {
-    const onTimeline = (event: MatrixEvent, room: Room | undefined, toStartOfTimeline: boolean | undefined) => {
-      if (toStartOfTimeline || !room || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-      if (document.visibilityState === 'visible') return;
-      if (event.getSender() === client.getUserId() || event.getType() !== EventType.RoomMessage) return;
-      if (client.getSyncState() !== SyncState.Syncing || Date.now() - event.getTs() > 60_000) return;
+    let live = true;
+    const notify = (event: MatrixEvent, room: Room) => {
+      if (!live || document.visibilityState === 'visible') return;
+      if (event.getType() !== EventType.RoomMessage || event.isRedacted() || event.isRelation(RelationType.Replace)) return;
       const body = String(event.getContent().body ?? '');
       const notification = new Notification(room.name, { body: body.slice(0, 200), tag: room.roomId });
       notification.onclick = () => {
@@ -143,8 +179,18 @@ function useNotifications(client: MatrixClient) {
         location.hash = `#/room/${encodeURIComponent(room.roomId)}`;
       };
     };
+    const onTimeline = (event: MatrixEvent, room: Room | undefined, toStartOfTimeline: boolean | undefined) => {
+      if (toStartOfTimeline || !room || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
+      if (event.getSender() === client.getUserId() || event.isState()) return;
+      if (client.getSyncState() !== SyncState.Syncing || Date.now() - event.getTs() > 60_000) return;
+      client.decryptEventIfNeeded(event).then(
+        () => notify(event, room),
+        (err: unknown) => console.warn('hearth: a message to notify of did not decrypt', err),
+      );
+    };
     client.on(RoomEvent.Timeline, onTimeline);
     return () => {
+      live = false;
       client.off(RoomEvent.Timeline, onTimeline);
     };
   }, [client]);
