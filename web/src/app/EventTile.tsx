@@ -6,7 +6,7 @@ import { EventStatus, EventType, MsgType, RelationType, type MatrixEvent, type R
 import { useEffect, useState } from 'preact/hooks';
 import { useApp } from './context';
 import { stripReplyFallback, sanitizeHtml } from './markdown';
-import { mediaUrl, type EncryptedFile } from './media';
+import { useMediaUrl, type EncryptedFile } from './media';
 import { RestoreFromBackupButton } from './KeyBackup';
 import { displayName } from './names';
 import type { ComposerMode } from './RoomView';
@@ -150,24 +150,9 @@ interface FileContent {
 }
 
 function useMedia(content: FileContent): { url: string | null; error: string | null } {
-  const { client, fetch } = useApp();
-  const [state, setState] = useState<{ url: string | null; error: string | null }>({ url: null, error: null });
   const source = content.file ?? content.url;
-  useEffect(() => {
-    if (!source) {
-      setState({ url: null, error: 'no file in this message' });
-      return;
-    }
-    let live = true;
-    mediaUrl(client, fetch, source, content.info?.mimetype).then(
-      (url) => live && setState({ url, error: null }),
-      (err: unknown) => live && setState({ url: null, error: errorText(err) }),
-    );
-    return () => {
-      live = false;
-    };
-  }, [client, fetch, typeof source === 'string' ? source : source?.url]);
-  return state;
+  const media = useMediaUrl(source, content.info?.mimetype);
+  return source ? media : { url: null, error: 'no file in this message' };
 }
 
 function ImageBody({ event }: { event: MatrixEvent }) {

@@ -1,9 +1,13 @@
-// Media: downloads through the authenticated media API into blob URLs (cached per tab), and
+// Media: downloads through the authenticated media API into blob URLs (shared and bounded per
+// tab, blob-cache.ts), and
 // encrypted attachments as the spec describes them
 // (https://spec.matrix.org/v1.16/client-server-api/#sending-encrypted-attachments): AES-CTR with a
 // 256-bit key, a 64-bit counter under a random 64-bit IV, and the ciphertext's SHA-256.
 
 import type { MatrixClient } from 'matrix-js-sdk';
+import { useEffect, useState } from 'preact/hooks';
+import { BlobCache, type BlobCacheStats, type Loaded } from './blob-cache';
+import { useApp } from './context';
 
 export interface EncryptedFile {
   url: string;
@@ -13,21 +17,41 @@ export interface EncryptedFile {
   v: 'v2';
 }
 
-const cache = new Map<string, Promise<string>>();
+/** Every file shown in this tab, bounded (blob-cache.ts). */
+const cache = new BlobCache();
 
-/** A blob URL for `mxc` (or the decrypted `file`), fetched once per tab. */
-export function mediaUrl(client: MatrixClient, fetchFn: typeof fetch, source: string | EncryptedFile, mimetype?: string): Promise<string> {
-  const mxc = typeof source === 'string' ? source : source.url;
-  let url = cache.get(mxc);
-  if (!url) {
-    url = download(client, fetchFn, source, mimetype);
-    cache.set(mxc, url);
-    url.catch(() => cache.delete(mxc));
-  }
-  return url;
+/** How many files the tab holds as blob URLs, and how many bytes of them no component shows. */
+export function mediaCacheStats(): BlobCacheStats {
+  return cache.stats();
 }
 
-async function download(client: MatrixClient, fetchFn: typeof fetch, source: string | EncryptedFile, mimetype?: string): Promise<string> {
+/**
+ * A blob URL for `mxc` (or the decrypted `file`) while the calling component is mounted: fetched
+ * once and shared; `null` until loaded, or the error if it could not be.
+ */
+export function useMediaUrl(source: string | EncryptedFile | null | undefined, mimetype?: string): { url: string | null; error: string | null } {
+  const { client, fetch } = useApp();
+  const [state, setState] = useState<{ url: string | null; error: string | null }>({ url: null, error: null });
+  const key = typeof source === 'string' ? source : source?.url;
+  useEffect(() => {
+    setState({ url: null, error: null });
+    if (!source) return;
+    let live = true;
+    const { url, release } = cache.retain(key ?? '', () => download(client, fetch, source, mimetype));
+    url.then(
+      (url) => live && setState({ url, error: null }),
+      (err: unknown) => live && setState({ url: null, error: err instanceof Error ? err.message : String(err) }),
+    );
+    return () => {
+      live = false;
+      release();
+    };
+    // The file is named by its URI: a new `source` object with the same URI is the same file.
+  }, [client, fetch, key]);
+  return state;
+}
+
+async function download(client: MatrixClient, fetchFn: typeof fetch, source: string | EncryptedFile, mimetype?: string): Promise<Loaded> {
   const mxc = typeof source === 'string' ? source : source.url;
   const match = /^mxc:\/\/([^/]+)\/([^/?#]+)$/.exec(mxc);
   if (!match?.[1] || !match[2]) throw new Error(`not a media URI: ${mxc}`);
@@ -39,7 +63,7 @@ async function download(client: MatrixClient, fetchFn: typeof fetch, source: str
   let bytes = await response.arrayBuffer();
   if (typeof source !== 'string') bytes = await decryptAttachment(bytes, source);
   const type = mimetype ?? response.headers.get('content-type') ?? 'application/octet-stream';
-  return URL.createObjectURL(new Blob([bytes], { type }));
+  return { url: URL.createObjectURL(new Blob([bytes], { type })), bytes: bytes.byteLength };
 }
 
 function toBase64(bytes: Uint8Array, url = false): string {

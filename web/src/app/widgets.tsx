@@ -2,27 +2,13 @@
 
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { useApp } from './context';
-import { mediaUrl } from './media';
+import { useMediaUrl } from './media';
 import { colourOf, initial } from './names';
 
 /** A round avatar: the picture at `mxc` if there is one and it loads, else the name's initial
  *  on a colour derived from `id`. Decorative: the name is always shown next to it. */
 export function Avatar({ id, name, mxc, size = 32 }: { id: string; name: string; mxc?: string | null | undefined; size?: number }) {
-  const { client, fetch } = useApp();
-  const [src, setSrc] = useState<string | null>(null);
-  useEffect(() => {
-    setSrc(null);
-    if (!mxc) return;
-    let live = true;
-    mediaUrl(client, fetch, mxc).then(
-      (url) => live && setSrc(url),
-      () => {},
-    );
-    return () => {
-      live = false;
-    };
-  }, [client, fetch, mxc]);
+  const { url: src } = useMediaUrl(mxc);
   const style = { width: `${size}px`, height: `${size}px`, fontSize: `${Math.round(size * 0.45)}px`, background: colourOf(id) };
   return src ? (
     <img class="avatar" src={src} alt="" style={style} />
