@@ -2,31 +2,37 @@
 // the others), the timeline, who is typing, and the composer.
 
 import { RoomEvent, RoomMemberEvent, RoomStateEvent, type MatrixEvent, type Room, type RoomMember } from 'matrix-js-sdk';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { Composer } from './Composer';
 import { useApp } from './context';
 import type { DialogName } from './dialogs';
 import { fetchRoomDelivery, type RoomDelivery } from './hearth-api';
-import { useEmitterUpdates, usePolled } from './hooks';
+import { useEmitterUpdates } from './hooks';
 import { displayName, shortServer } from './names';
 import { directPartner, isDirect } from './rooms';
 import { Timeline } from './Timeline';
 import { useVerified } from './Verification';
 import { errorText } from './widgets';
 
-const DELIVERY_POLL_MS = 2_000;
+/** How soon the delivery status is asked again while a message waits for a reachable peer (it
+ *  should land within seconds, and its ✓✓ with it). */
+const DELIVERY_PENDING_MS = 2_000;
+/** … and otherwise: how soon a peer that went offline or came back shows. */
+const DELIVERY_IDLE_MS = 10_000;
+/** Events arriving together (a sync's batch, a send and its echo) ask once. */
+const DELIVERY_DEBOUNCE_MS = 250;
 
 /** What the composer is doing besides a new message. */
 export type ComposerMode = { kind: 'reply'; event: MatrixEvent } | { kind: 'edit'; event: MatrixEvent } | null;
 
 export function RoomView({ room, openDialog }: { room: Room; openDialog: (name: DialogName) => void }) {
-  const { client, fetch, openRoom } = useApp();
+  const { client, openRoom } = useApp();
   const [mode, setMode] = useState<ComposerMode>(null);
   useEmitterUpdates(client, [RoomEvent.Name, RoomStateEvent.Events, RoomEvent.MyMembership], (...args: never[]) => {
     const first = args[0] as unknown;
     return !(first && typeof first === 'object' && 'roomId' in first) || (first as { roomId?: string }).roomId === room.roomId;
   });
-  const delivery = usePolled(() => fetchRoomDelivery(client, fetch, room.roomId).catch(() => null), DELIVERY_POLL_MS, room.roomId);
+  const { delivery, unknown } = useRoomDelivery(room);
   const encrypted = room.hasEncryptionStateEvent();
   const partner = isDirect(client, room) ? directPartner(client, room) : null;
   const topic = room.currentState.getStateEvents('m.room.topic', '')?.getContent<{ topic?: string }>().topic;
@@ -46,7 +52,7 @@ export function RoomView({ room, openDialog }: { room: Room; openDialog: (name: 
             )}
           </h2>
           {topic && <p class="topic">{topic}</p>}
-          <PeerStatus delivery={delivery} />
+          <PeerStatus delivery={delivery} unknown={unknown} />
         </div>
         {partner && <VerifyButton room={room} userId={partner} />}
         <button type="button" class="icon" aria-label="Room settings" title="Room settings" onClick={() => openDialog('room-settings')}>
@@ -60,8 +66,80 @@ export function RoomView({ room, openDialog }: { room: Room; openDialog: (name: 
   );
 }
 
+/**
+ * Where the room's messages stand with the other servers (`GET /_hearth/client/v1/rooms/{roomId}/
+ * delivery`), asked again when the room's timeline changes and on a timer: often while one of our
+ * messages waits for a reachable server, rarely otherwise. `unknown` when the last ask failed
+ * (the last known answer is kept).
+ */
+function useRoomDelivery(room: Room): { delivery: RoomDelivery | null; unknown: boolean } {
+  const { client, fetch } = useApp();
+  const [state, setState] = useState<{ delivery: RoomDelivery | null; unknown: boolean }>({ delivery: null, unknown: false });
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let asking = false;
+    let again = false;
+    let dueAt = Infinity;
+    // Asks in `ms` unless an ask is due sooner (a stream of events cannot postpone it).
+    const schedule = (ms: number) => {
+      if (stopped || Date.now() + ms >= dueAt) return;
+      clearTimeout(timer);
+      dueAt = Date.now() + ms;
+      timer = setTimeout(() => {
+        dueAt = Infinity;
+        void ask();
+      }, ms);
+    };
+    const ask = async () => {
+      if (asking) {
+        again = true;
+        return;
+      }
+      asking = true;
+      let pending = false;
+      try {
+        const delivery = await fetchRoomDelivery(client, fetch, room.roomId);
+        const reachable = new Set(delivery.servers.filter((server) => server.reachable).map((server) => server.server_name));
+        pending = Object.values(delivery.undelivered).some((servers) => servers.some((server) => reachable.has(server)));
+        if (!stopped) setState({ delivery, unknown: false });
+      } catch (err) {
+        console.warn('hearth: the delivery status is unknown', err);
+        if (!stopped) setState((last) => ({ delivery: last.delivery, unknown: true }));
+      } finally {
+        asking = false;
+      }
+      if (again) {
+        again = false;
+        schedule(0);
+      } else {
+        schedule(pending && document.visibilityState === 'visible' ? DELIVERY_PENDING_MS : DELIVERY_IDLE_MS);
+      }
+    };
+    // The room's own events: ours being sent, others' arriving (their server is reachable).
+    const onChange = () => schedule(DELIVERY_DEBOUNCE_MS);
+    room.on(RoomEvent.Timeline, onChange);
+    room.on(RoomEvent.LocalEchoUpdated, onChange);
+    void ask();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      room.off(RoomEvent.Timeline, onChange);
+      room.off(RoomEvent.LocalEchoUpdated, onChange);
+    };
+  }, [client, fetch, room]);
+  return state;
+}
+
 /** Per room: which other servers are reachable now, and how many messages wait for the rest. */
-function PeerStatus({ delivery }: { delivery: RoomDelivery | null }) {
+function PeerStatus({ delivery, unknown }: { delivery: RoomDelivery | null; unknown: boolean }) {
+  if (unknown && !delivery) {
+    return (
+      <p class="peer-status" data-unknown="true">
+        <span class="dot offline" aria-hidden="true" /> Peer status unknown
+      </p>
+    );
+  }
   if (!delivery || delivery.servers.length === 0) {
     return (
       <p class="peer-status" data-peers="0">
@@ -77,6 +155,7 @@ function PeerStatus({ delivery }: { delivery: RoomDelivery | null }) {
       <span class={reachable.length === delivery.servers.length ? 'dot online' : reachable.length > 0 ? 'dot connecting' : 'dot offline'} aria-hidden="true" />{' '}
       {reachable.length} of {delivery.servers.length} {delivery.servers.length === 1 ? 'peer' : 'peers'} reachable
       {queued > 0 && ` · ${queued} ${queued === 1 ? 'message' : 'messages'} queued for offline peers`}
+      {unknown && ' · status not updated'}
     </p>
   );
 }
