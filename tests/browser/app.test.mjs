@@ -81,12 +81,39 @@ async function screenshotAll(prefix) {
 /** A bounded wait; one that fails leaves a screenshot of every open page (failed-*.png). */
 const visible = (locator, what, timeoutMs = DELIVERY_MS) => visibleWithin(locator, what, timeoutMs, () => screenshotAll("failed"));
 
+/**
+ * Runs in the page before the app: records the system notifications it shows, and lets the test
+ * say the tab is hidden (headless Chromium keeps every page visible, so the page is told so
+ * through `document.visibilityState` and a `visibilitychange` event, as a browser would).
+ */
+function recordNotifications() {
+  let hidden = false;
+  Object.defineProperty(Document.prototype, "visibilityState", { configurable: true, get: () => (hidden ? "hidden" : "visible") });
+  Object.defineProperty(Document.prototype, "hidden", { configurable: true, get: () => hidden });
+  window.testVisibility = (value) => {
+    hidden = value === "hidden";
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+  const SystemNotification = window.Notification;
+  window.testNotifications = [];
+  window.Notification = class extends SystemNotification {
+    constructor(title, options) {
+      super(title, options);
+      window.testNotifications.push({ title, body: options?.body, notification: this });
+    }
+  };
+}
+
+/** The notifications `page` has shown, as `{ title, body }`. */
+const notificationsOf = (page) => page.evaluate(() => window.testNotifications.map(({ title, body }) => ({ title, body })));
+
 /** First run in a fresh profile: the name is all it takes. */
 async function onboard(name, { shoot = false } = {}) {
   const browser = await openBrowser();
   browsers.push(browser);
-  await browser.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: app.url });
+  await browser.context.grantPermissions(["clipboard-read", "clipboard-write", "notifications"], { origin: app.url });
   const page = await browser.context.newPage();
+  await page.addInitScript(recordNotifications);
   await page.setViewportSize({ width: 1100, height: 720 });
   page.on("pageerror", (error) => browser.logs.push(`[pageerror] ${error.message}`));
   page.on("console", (message) => browser.logs.push(`[${message.type()}] ${message.text()}`));
@@ -255,6 +282,7 @@ async function conversation() {
   await bob.page.getByLabel(/Public: anyone/).check();
   await bob.page.getByRole("button", { name: "Create room" }).click();
   await visible(bob.page.locator("#room-name", { hasText: "Lobby" }), "Bob's new room to open");
+  const bobLobbyId = await bob.page.evaluate(() => decodeURIComponent(location.hash.replace("#/room/", "")));
   await alice.page.getByRole("button", { name: "Join", exact: true }).click();
   const listed = alice.page.locator(".public-rooms li", { hasText: "Lobby" });
   await visible(listed, "Bob's public room in Alice's list");
@@ -262,9 +290,27 @@ async function conversation() {
   await listed.getByRole("button", { name: "Join Lobby" }).click();
   await visible(alice.page.locator("#room-name", { hasText: "Lobby" }), "the public room to open at Alice's");
   await visible(alice.page.locator(".event.state", { hasText: "Alice joined" }), "Alice's join in the public room");
+  // Bob, the room's admin, makes Alice a moderator in the room settings; her client sees it.
+  await visible(bob.page.locator(".event.state", { hasText: "Alice joined" }), "Alice's join at Bob's");
+  await bob.page.getByRole("button", { name: "Room settings" }).click();
+  await bob.page.getByLabel("Power level of Alice").selectOption("50");
+  await waitUntil("Alice to be a moderator at her side", () =>
+    alice.page.evaluate(
+      ({ roomId, userId }) => window.hearth.client().getRoom(roomId)?.getMember(userId)?.powerLevel === 50,
+      { roomId: bobLobbyId, userId: alice.userId },
+    ), { timeoutMs: DELIVERY_MS });
+  await bob.page.getByRole("button", { name: "Close" }).click();
+  await alice.page.getByRole("button", { name: "Room settings" }).click();
+  await visible(alice.page.locator(".members li", { hasText: "Alice" }).getByText("moderator"), "Alice listed as moderator in her room settings");
+  await alice.page.getByRole("button", { name: "Close" }).click();
+
   // While Alice is in the public room, Bob writes in the DM: an unread count in her sidebar,
   // gone once she reads it.
+  // Her tab is hidden meanwhile: the message (encrypted) becomes a system notification with its
+  // decrypted text, and clicking it opens the DM.
   await bob.page.locator(".room-item", { hasText: "Alice" }).click();
+  const before = (await notificationsOf(alice.page)).length;
+  await alice.page.evaluate(() => window.testVisibility("hidden"));
   await send(bob.page, "psst, back here");
   const dmItem = alice.page.locator(".room-item", { hasText: "Bob" });
   await visible(dmItem.locator(".badge"), "an unread count on the DM in Alice's sidebar").catch(async (err) => {
@@ -275,8 +321,15 @@ async function conversation() {
     }, roomId);
     throw new Error(`${err.message}; server: ${JSON.stringify(sync.body.rooms?.join?.[roomId]?.unread_notifications)}; client: ${JSON.stringify(counts)}`);
   });
-  await dmItem.click();
-  await visible(message(alice.page, "psst, back here"), "Bob's message once Alice opens the DM");
+  await waitUntil("a notification of Bob's message at Alice's", async () => (await notificationsOf(alice.page)).length > before, {
+    timeoutMs: DELIVERY_MS,
+  });
+  assert.deepEqual((await notificationsOf(alice.page)).slice(before), [{ title: "Bob", body: "psst, back here" }]);
+  await alice.page.evaluate(() => {
+    window.testVisibility("visible");
+    window.testNotifications.at(-1).notification.onclick();
+  });
+  await visible(message(alice.page, "psst, back here"), "Bob's message once Alice opens the DM from the notification");
   await waitUntil("the unread count to clear", async () => (await dmItem.locator(".badge").count()) === 0, { timeoutMs: DELIVERY_MS });
 
   // Bob goes away (his tab, and so his homeserver, closes); Alice writes; Bob comes back and

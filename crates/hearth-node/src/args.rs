@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use hearth_p2p::Multiaddr;
+use hearth_p2p::{Multiaddr, codec::MAX_MEDIA_BYTES};
 use hearth_server::Registration;
 
 pub(crate) const USAGE: &str = "\
@@ -13,7 +13,8 @@ usage: hearth-node --data DIR --listen ADDR:PORT [--open-registration | --regist
   --listen ADDR:PORT          address to serve HTTP on (port 0 picks a free one)
   --open-registration         anyone may create an account
   --registration-token TOKEN  accounts need this token (m.login.registration_token)
-  --max-upload-bytes N        largest media upload accepted (default 50 MiB)
+  --max-upload-bytes N        largest media upload accepted (default and most: 50 MiB, the
+                              largest file other servers can fetch)
   --relay MULTIADDR           federate over libp2p through this hearth-rendezvous relay, e.g.
                               /ip4/203.0.113.7/tcp/4002/p2p/12D3KooW... (repeatable; without
                               it the server does not federate)";
@@ -67,10 +68,16 @@ impl Args {
                 }
                 "--max-upload-bytes" => {
                     let text = value("--max-upload-bytes")?;
-                    max_upload_bytes =
-                        Some(text.parse().map_err(|_| {
-                            format!("--max-upload-bytes: {text:?} is not a number")
-                        })?);
+                    let bytes: u64 = text
+                        .parse()
+                        .map_err(|_| format!("--max-upload-bytes: {text:?} is not a number"))?;
+                    if bytes > MAX_MEDIA_BYTES as u64 {
+                        return Err(format!(
+                            "--max-upload-bytes: {bytes} is more than {MAX_MEDIA_BYTES}, the \
+                             largest file other servers can fetch"
+                        ));
+                    }
+                    max_upload_bytes = Some(bytes);
                 }
                 "--relay" => relays.push(parse_relay(&value("--relay")?)?),
                 "-h" | "--help" => return Err("help".into()),
@@ -103,6 +110,18 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Args, String> {
         Args::parse(args.iter().map(|arg| (*arg).to_owned()))
+    }
+
+    #[test]
+    fn uploads_are_at_most_what_crosses_between_servers() {
+        assert_eq!(hearth_server::Config::default().max_upload_bytes, MAX_MEDIA_BYTES as u64);
+        let limit = MAX_MEDIA_BYTES.to_string();
+        let over = (MAX_MEDIA_BYTES + 1).to_string();
+        let base = ["--data", "/tmp/x", "--listen", "127.0.0.1:0", "--max-upload-bytes"];
+        let args = parse(&[&base[..], &[limit.as_str()]].concat()).unwrap();
+        assert_eq!(args.max_upload_bytes, Some(MAX_MEDIA_BYTES as u64));
+        let error = parse(&[&base[..], &[over.as_str()]].concat()).unwrap_err();
+        assert!(error.contains("largest file other servers can fetch"), "{error}");
     }
 
     #[test]

@@ -24,9 +24,14 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/hearth/federation/1")
 /// 64 KiB and 100 EDUs, about 3.3 MB; the rest is room for media uploads' metadata and slack.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 
-/// Largest response, framing included: 16 MiB. Room state and backfill responses of big rooms
-/// are the largest federation responses; media is fetched in pieces this size or smaller.
-pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// The largest file that can cross between servers: 50 MiB, hearth-server's default upload
+/// limit. A host must not accept larger uploads, or its users' files would reach nobody.
+pub const MAX_MEDIA_BYTES: usize = 50 * 1024 * 1024;
+
+/// Largest response, framing included: a media download ([`MAX_MEDIA_BYTES`] in its
+/// `multipart/mixed` body, whose headers and boundaries take well under 1 MiB) is the largest
+/// federation response; room state and backfill answers of big rooms come next, at a few MiB.
+pub const MAX_RESPONSE_BYTES: usize = MAX_MEDIA_BYTES + 1024 * 1024;
 
 /// Reads and writes [`PROTOCOL`] messages as `http` types: a `request_response::Codec` for
 /// tools and tests that speak the protocol from a swarm of their own.

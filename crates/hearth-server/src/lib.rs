@@ -49,7 +49,8 @@ pub enum Registration {
 pub struct Config {
     /// Who may register.
     pub registration: Registration,
-    /// The largest media upload accepted (`M_TOO_LARGE` beyond).
+    /// The largest media upload accepted (`M_TOO_LARGE` beyond). The default, 50 MiB, is the
+    /// largest file hearth-p2p carries between servers (its `codec::MAX_MEDIA_BYTES`).
     pub max_upload_bytes: u64,
     /// The largest JSON request body accepted (`M_TOO_LARGE` beyond).
     pub max_json_bytes: usize,
