@@ -283,6 +283,8 @@ async function conversation() {
   await bob.page.getByRole("button", { name: "Create room" }).click();
   await visible(bob.page.locator("#room-name", { hasText: "Lobby" }), "Bob's new room to open");
   const bobLobbyId = await bob.page.evaluate(() => decodeURIComponent(location.hash.replace("#/room/", "")));
+  await send(bob.page, "Welcome, whoever comes");
+  await visible(message(bob.page, "Welcome, whoever comes"), "Bob's first message in the lobby");
   await alice.page.getByRole("button", { name: "Join", exact: true }).click();
   const listed = alice.page.locator(".public-rooms li", { hasText: "Lobby" });
   await visible(listed, "Bob's public room in Alice's list");
@@ -290,6 +292,9 @@ async function conversation() {
   await listed.getByRole("button", { name: "Join Lobby" }).click();
   await visible(alice.page.locator("#room-name", { hasText: "Lobby" }), "the public room to open at Alice's");
   await visible(alice.page.locator(".event.state", { hasText: "Alice joined" }), "Alice's join in the public room");
+  // What was said before she joined comes from Bob's server (backfill), down to the creation.
+  await visible(message(alice.page, "Welcome, whoever comes"), "the lobby's history from before Alice joined");
+  await visible(alice.page.locator(".timeline-start", { hasText: "beginning" }), "the beginning of the lobby's history");
   // Bob, the room's admin, makes Alice a moderator in the room settings; her client sees it.
   await visible(bob.page.locator(".event.state", { hasText: "Alice joined" }), "Alice's join at Bob's");
   await bob.page.getByRole("button", { name: "Room settings" }).click();

@@ -711,6 +711,7 @@ impl Server {
             state_after,
             redacted_by: None,
             transaction,
+            backfill: None,
         };
         txn.put_event(event_id.as_str(), &stored, true)?;
         if let Some(origin) = &stored.transaction {

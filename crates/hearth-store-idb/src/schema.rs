@@ -52,6 +52,8 @@ pub(crate) const UPGRADES: &[&[Table]] = &[
     ],
     // Version 2: the federation tables (hearth-store schema version 2).
     &[Table::OutboundQueue, Table::InboundTransactions, Table::RejectedEvents],
+    // Version 3: history fetched from other servers (hearth-store schema version 3).
+    &[Table::RoomBackfill],
 ];
 
 /// The IndexedDB version this build opens databases at: one per upgrade step.

@@ -101,7 +101,10 @@ async fn a_version_1_database_is_upgraded() {
 
     let backend = Arc::new(IdbBackend::open(&name).await.unwrap());
     let store = Store::open(backend.clone()).await.unwrap();
-    assert_eq!(store.meta::<u32>("schema_version").await.unwrap(), Some(2));
+    assert_eq!(
+        store.meta::<u32>("schema_version").await.unwrap(),
+        Some(hearth_store::SCHEMA_VERSION)
+    );
     assert_eq!(store.current_stream(), 7);
     let mut txn = store.transaction();
     let item = OutboundItem::Pdu { event_id: owned_event_id!("$e") };

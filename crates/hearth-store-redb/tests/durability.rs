@@ -42,6 +42,7 @@ fn add_user(store: &Store, name: &str, event: bool) -> u64 {
             state_after: 0,
             redacted_by: None,
             transaction: None,
+            backfill: None,
         };
         txn.put_event(&format!("${name}"), &stored, true).unwrap();
     }

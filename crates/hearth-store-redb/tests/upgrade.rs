@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use hearth_core::ruma::owned_event_id;
-use hearth_store::{OutboundItem, Store, Table, conformance::block_on};
+use hearth_store::{OutboundItem, SCHEMA_VERSION, Store, Table, conformance::block_on};
 use hearth_store_redb::RedbBackend;
 use redb::{Database, TableDefinition};
 
-/// The tables of schema version 2 that a version 1 file lacks.
-const ADDED_IN_V2: [Table; 3] =
-    [Table::OutboundQueue, Table::InboundTransactions, Table::RejectedEvents];
+/// The tables of later schema versions that a version 1 file lacks (2: federation, 3: backfill).
+const ADDED_SINCE_V1: [Table; 4] =
+    [Table::OutboundQueue, Table::InboundTransactions, Table::RejectedEvents, Table::RoomBackfill];
 
 #[test]
 fn a_schema_v1_file_is_upgraded() {
@@ -21,7 +21,7 @@ fn a_schema_v1_file_is_upgraded() {
         // What a version 1 build leaves: its tables only, schema version 1, stream position 7.
         let database = Database::create(&path).unwrap();
         let txn = database.begin_write().unwrap();
-        for table in Table::ALL.iter().filter(|table| !ADDED_IN_V2.contains(table)) {
+        for table in Table::ALL.iter().filter(|table| !ADDED_SINCE_V1.contains(table)) {
             let definition: TableDefinition<&[u8], &[u8]> = TableDefinition::new(table.name());
             let mut rows = txn.open_table(definition).unwrap();
             if *table == Table::Meta {
@@ -33,7 +33,7 @@ fn a_schema_v1_file_is_upgraded() {
     }
 
     let store = block_on(Store::open(Arc::new(RedbBackend::open(&path).unwrap()))).unwrap();
-    assert_eq!(block_on(store.meta::<u32>("schema_version")).unwrap(), Some(2));
+    assert_eq!(block_on(store.meta::<u32>("schema_version")).unwrap(), Some(SCHEMA_VERSION));
     assert_eq!(store.current_stream(), 7);
     let mut txn = store.transaction();
     let item = OutboundItem::Pdu { event_id: owned_event_id!("$e") };

@@ -86,6 +86,10 @@ pub enum Table {
     InboundTransactions,
     /// Event ID → why the event was rejected on receipt.
     RejectedEvents,
+    /// Room ID, backfill sequence → event ID: a room's history from before this server joined,
+    /// fetched from other servers, newest first (sequence 1 is just before the first event of
+    /// the room's timeline).
+    RoomBackfill,
 }
 
 impl Table {
@@ -126,6 +130,7 @@ impl Table {
         Table::OutboundQueue,
         Table::InboundTransactions,
         Table::RejectedEvents,
+        Table::RoomBackfill,
     ];
 
     /// The table's persisted name.
@@ -166,6 +171,7 @@ impl Table {
             Table::OutboundQueue => "outbound_queue",
             Table::InboundTransactions => "inbound_transactions",
             Table::RejectedEvents => "rejected_events",
+            Table::RoomBackfill => "room_backfill",
         }
     }
 }

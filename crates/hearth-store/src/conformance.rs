@@ -21,7 +21,10 @@ use std::{
 
 use hearth_core::{
     StateMap,
-    ruma::{OwnedEventId, events::StateEventType, owned_event_id, owned_room_id, owned_user_id},
+    ruma::{
+        OwnedEventId, OwnedRoomId, events::StateEventType, owned_event_id, owned_room_id,
+        owned_user_id,
+    },
 };
 use serde_json::value::to_raw_value;
 
@@ -42,7 +45,7 @@ macro_rules! conformance_suite {
             get_put_delete, get_many_keeps_order, batches_apply_in_order, scans_respect_ranges_and_limits,
             keys_order_bytewise, tables_are_separate, large_values_round_trip,
             schema_is_versioned, stream_positions_survive_reopen, state_groups_rebuild_state,
-            timelines_scan_by_position, memberships_index_both_ways, accounts_and_tokens,
+            timelines_scan_by_position, backfill_scans_by_sequence, memberships_index_both_ways, accounts_and_tokens,
             account_data_changes_are_indexed, aliases_and_directory,
             e2ee_keys_messages_and_backups, schema_v1_databases_migrate,
             outbound_queue_per_destination, inbound_transactions_are_remembered,
@@ -273,10 +276,12 @@ pub async fn schema_v1_databases_migrate(backend: Arc<dyn Backend>) {
     drop(store);
 
     let store = Store::open(backend.clone()).await.unwrap();
-    assert_eq!(store.meta::<u32>("schema_version").await.unwrap(), Some(2));
+    assert_eq!(store.meta::<u32>("schema_version").await.unwrap(), Some(SCHEMA_VERSION));
     assert_eq!(store.current_stream(), created_ts);
     assert_eq!(store.user(&alice).await.unwrap().unwrap().created_ts, created_ts);
-    // Version 2's tables are there, empty, and usable.
+    // Version 2's and 3's tables are there, empty, and usable.
+    let room = owned_room_id!("!r:x");
+    assert!(store.backfill(&room, 0, u64::MAX, Direction::Forward, 10).await.unwrap().is_empty());
     assert!(store.outbound_destinations().await.unwrap().is_empty());
     let mut txn = store.transaction();
     let item = crate::OutboundItem::Pdu { event_id: owned_event_id!("$e") };
@@ -285,7 +290,7 @@ pub async fn schema_v1_databases_migrate(backend: Arc<dyn Backend>) {
     assert_eq!(store.outbound("b.x", 10).await.unwrap().len(), 1);
     assert!(seq > created_ts);
     drop(store);
-    // Reopening at version 2 runs no step again.
+    // Reopening at the current version runs no step again.
     let store = Store::open(backend).await.unwrap();
     assert_eq!(store.meta::<u32>("schema_version").await.unwrap(), Some(SCHEMA_VERSION));
     assert_eq!(store.outbound_destinations().await.unwrap(), ["b.x"]);
@@ -368,6 +373,7 @@ pub async fn timelines_scan_by_position(backend: Arc<dyn Backend>) {
             state_after: 0,
             redacted_by: None,
             transaction: None,
+            backfill: None,
         };
         txn.put_event(event_id(n).as_str(), &event, true).unwrap();
     }
@@ -389,6 +395,50 @@ pub async fn timelines_scan_by_position(backend: Arc<dyn Backend>) {
     let found: Vec<Option<u64>> =
         many.iter().map(|event| event.as_ref().map(|e| e.stream)).collect();
     assert_eq!(found, [Some(positions[4]), None, Some(positions[3])]);
+}
+
+pub async fn backfill_scans_by_sequence(backend: Arc<dyn Backend>) {
+    let store = Store::open(backend).await.unwrap();
+    let room = owned_room_id!("!room:x");
+    let other = owned_room_id!("!other:x");
+    let outlier = |room_id: &OwnedRoomId, n: usize| StoredEvent {
+        room_id: room_id.clone(),
+        stream: 0,
+        pdu: to_raw_value(&serde_json::json!({"n": n})).unwrap(),
+        state_before: 0,
+        state_after: 0,
+        redacted_by: None,
+        transaction: None,
+        backfill: None,
+    };
+    // An outlier first (known as another event's auth event), placed later.
+    let mut txn = store.transaction();
+    txn.put_event(event_id(1).as_str(), &outlier(&room, 1), false).unwrap();
+    store.commit(txn).await.unwrap();
+    let stored = store.event("$event1").await.unwrap().unwrap();
+    assert!(!store.is_placed("$event1", &stored).await.unwrap());
+
+    let mut txn = store.transaction();
+    for (sequence, n) in (1..=5).zip(1..) {
+        txn.put_backfilled_event(event_id(n).as_str(), sequence, outlier(&room, n)).unwrap();
+    }
+    txn.put_backfilled_event("$elsewhere", 1, outlier(&other, 9)).unwrap();
+    store.commit(txn).await.unwrap();
+
+    let placed = store.event("$event1").await.unwrap().unwrap();
+    assert_eq!((placed.stream, placed.backfill), (0, Some(1)));
+    assert!(store.is_placed("$event1", &placed).await.unwrap());
+    let older = store.backfill(&room, 0, u64::MAX, Direction::Forward, 3).await.unwrap();
+    assert_eq!(older, vec![(1, event_id(1)), (2, event_id(2)), (3, event_id(3))]);
+    let rest = store.backfill(&room, 3, u64::MAX, Direction::Forward, 10).await.unwrap();
+    assert_eq!(rest, vec![(4, event_id(4)), (5, event_id(5))]);
+    let newer = store.backfill(&room, 0, 4, Direction::Backward, 2).await.unwrap();
+    assert_eq!(newer, vec![(4, event_id(4)), (3, event_id(3))]);
+    let last = store.backfill(&room, 0, u64::MAX, Direction::Backward, 1).await.unwrap();
+    assert_eq!(last, vec![(5, event_id(5))]);
+    assert!(store.backfill(&room, 5, u64::MAX, Direction::Forward, 10).await.unwrap().is_empty());
+    let timeline = store.timeline(&room, 0, u64::MAX, Direction::Forward, 10).await.unwrap();
+    assert!(timeline.is_empty(), "backfilled events are not in the timeline");
 }
 
 pub async fn memberships_index_both_ways(backend: Arc<dyn Backend>) {

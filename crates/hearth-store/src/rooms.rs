@@ -43,6 +43,10 @@ pub struct StoredEvent {
     /// The device and transaction ID it was sent with, echoed to that device only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction: Option<TransactionOrigin>,
+    /// Its place in the room's backfilled history (see [`Store::backfill`]): an event from
+    /// before this server joined, fetched from another server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<u64>,
 }
 
 /// Who sent an event through `PUT /send/.../{txnId}`.
@@ -147,6 +151,50 @@ impl Store {
                 Ok((reader.u64()?, event_id))
             })
             .collect()
+    }
+
+    /// Up to `limit` entries of a room's backfilled history with `after < sequence <= up_to`,
+    /// walking in `direction` (forward: from the newest backfilled event back in time).
+    pub async fn backfill(
+        &self,
+        room_id: &RoomId,
+        after: u64,
+        up_to: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(u64, OwnedEventId)>, StoreError> {
+        if after >= up_to {
+            return Ok(Vec::new());
+        }
+        let range = KeyRange {
+            start: std::ops::Bound::Excluded(timeline_key(room_id.as_str(), after)),
+            end: std::ops::Bound::Included(timeline_key(room_id.as_str(), up_to)),
+        };
+        let rows: Vec<(Vec<u8>, OwnedEventId)> =
+            self.scan(Table::RoomBackfill, range, direction, limit).await?;
+        rows.into_iter()
+            .map(|(key, event_id)| {
+                let mut reader = KeyReader::new(&key);
+                reader.str()?;
+                Ok((reader.u64()?, event_id))
+            })
+            .collect()
+    }
+
+    /// Whether a stored event has a place in its room's history: in the timeline, or in the
+    /// backfilled history. Outliers (known as the auth or state of others) have neither, nor
+    /// has an invite to a room this server was not in (it has a stream position for sync, but
+    /// no place in the timeline).
+    pub async fn is_placed(&self, event_id: &str, event: &StoredEvent) -> Result<bool, StoreError> {
+        if event.backfill.is_some() {
+            return Ok(true);
+        }
+        if event.stream == 0 {
+            return Ok(false);
+        }
+        let key = timeline_key(event.room_id.as_str(), event.stream);
+        let at: Option<OwnedEventId> = self.get(Table::RoomTimeline, &key).await?;
+        Ok(at.is_some_and(|at| at.as_str() == event_id))
     }
 
     /// A state group as stored (a delta or a snapshot).
@@ -271,6 +319,20 @@ impl Txn {
             )?;
         }
         Ok(())
+    }
+
+    /// Stores an event of a room's history from before this server joined at `sequence` in the
+    /// room's backfilled history; an outlier already stored is replaced by it (the same event,
+    /// now placed).
+    pub fn put_backfilled_event(
+        &mut self,
+        event_id: &str,
+        sequence: u64,
+        mut event: StoredEvent,
+    ) -> Result<(), StoreError> {
+        event.backfill = Some(sequence);
+        self.put(Table::Events, event_key(event_id), &event)?;
+        self.put(Table::RoomBackfill, timeline_key(event.room_id.as_str(), sequence), event_id)
     }
 
     /// Records a new state group: the state of `parent` (its ID and its chain length) with

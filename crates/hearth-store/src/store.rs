@@ -15,7 +15,7 @@ use crate::{
 
 /// The schema this build writes. Bump it with a step in [`migrate`] whenever a persisted type or
 /// key layout changes; the snapshot tests pin the current layout.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const META_SCHEMA_VERSION: &str = "schema_version";
 const META_STREAM: &str = "stream";
@@ -276,6 +276,7 @@ async fn migrate(backend: &dyn Backend, found: u32) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         match from {
             1 => migrate_1_to_2(backend, &mut batch).await?,
+            2 => migrate_2_to_3(backend, &mut batch).await?,
             _ => return Err(StoreError::corrupt(format!("unknown schema version {from}"))),
         }
         batch.put(Table::Meta, meta_key(META_SCHEMA_VERSION), encode(&(from + 1))?);
@@ -288,5 +289,11 @@ async fn migrate(backend: &dyn Backend, found: u32) -> Result<(), StoreError> {
 /// events). Backends create every table of [`Table::ALL`] when they open a database, and new
 /// tables start empty, so no data changes.
 async fn migrate_1_to_2(_backend: &dyn Backend, _batch: &mut WriteBatch) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Version 3 adds the backfill table (history from before a remote join) and the optional
+/// `backfill` field of stored events, absent on every event written before: no data changes.
+async fn migrate_2_to_3(_backend: &dyn Backend, _batch: &mut WriteBatch) -> Result<(), StoreError> {
     Ok(())
 }

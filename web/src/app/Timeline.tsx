@@ -112,6 +112,14 @@ export function Timeline({ room, delivery, setMode }: { room: Room; delivery: Ro
     }
   };
 
+  // A timeline shorter than its pane cannot be scrolled up: fetch older messages until it fills
+  // the pane or the room's beginning is reached (a room just joined starts at the join).
+  useEffect(() => {
+    const element = list.current;
+    if (!element || loading || atStart || (noMoreBack && all.length <= shown)) return;
+    if (element.scrollHeight <= element.clientHeight + 80) void loadOlder();
+  });
+
   const onScroll = () => {
     const element = list.current;
     if (!element) return;

@@ -7,11 +7,12 @@ use std::{
 };
 
 use hearth_core::ruma::{
-    EventId, OwnedEventId, RoomId, UserId,
+    EventId, OwnedEventId, OwnedUserId, RoomId, UserId,
     api::{
         Direction as ApiDirection,
         client::{
             context::get_context,
+            filter::RoomEventFilter,
             membership::{get_member_events, joined_members},
             message::{get_message_events, send_message_event},
             redact::redact_event,
@@ -20,12 +21,20 @@ use hearth_core::ruma::{
         },
     },
     events::{StateEventType, TimelineEventType},
+    serde::Raw,
 };
 use hearth_store::{Direction, TransactionOrigin};
 use serde_json::{Value, json};
 
 use crate::{
-    Authed, Server, ServerError, client::room::object, error::Result, filter, rooms::NewEvent,
+    Authed, Server, ServerError,
+    client::{
+        history::{coordinate_of, parse_position, position_token},
+        room::object,
+    },
+    error::Result,
+    filter,
+    rooms::NewEvent,
 };
 
 /// At most this many events per `/messages` page, whatever the client asks.
@@ -247,50 +256,57 @@ pub(crate) async fn redact_event(
 
 /// `GET /_matrix/client/v3/rooms/{roomId}/messages`
 /// ([spec](https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3roomsroomidmessages)).
+///
+/// Pages through the room's timeline and, before it, the history fetched from other servers
+/// (see `client/history.rs`). Paging back past everything this server holds of a room it
+/// joined through another server asks a server in the room for the earlier history
+/// ([backfill](https://spec.matrix.org/v1.16/server-server-api/#backfilling-and-retrieving-missing-events));
+/// `end` is left out once the room's first event is reached, or when no server answers.
 pub(crate) async fn get_message_events(
     server: Server,
     authed: Authed,
     request: get_message_events::v3::Request,
 ) -> Result<get_message_events::v3::Response> {
     let visible = server.visible_until(&authed.user_id, &request.room_id).await?;
+    let visible = i64::try_from(visible).unwrap_or(i64::MAX);
     let limit = usize::try_from(u64::from(request.limit)).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
-    let from = request.from.as_deref().map(parse_token).transpose()?;
-    let to = request.to.as_deref().map(parse_token).transpose()?;
+    let from = request.from.as_deref().map(parse_position).transpose()?;
+    let to = request.to.as_deref().map(parse_position).transpose()?;
     let (start, chunk_ids, end) = match request.dir {
         ApiDirection::Backward => {
             let from = from.unwrap_or(visible).min(visible);
-            let ids = server
-                .store()
-                .timeline(&request.room_id, to.unwrap_or(0), from, Direction::Backward, limit)
-                .await?;
-            let end =
-                (ids.len() == limit).then(|| ids.last().map(|(stream, _)| stream - 1)).flatten();
+            let room_id = &request.room_id;
+            let mut ids = server.history(room_id, to, from, Direction::Backward, limit).await?;
+            let mut more = ids.len() == limit;
+            // Short of a page with nothing stopping it but the start of what this server
+            // holds: earlier history may be had from the room's other servers.
+            if !more && to.is_none_or(|to| to < 0) {
+                let fetched = server.backfill_room(&request.room_id, limit - ids.len()).await?;
+                if fetched > 0 {
+                    ids = server.history(room_id, to, from, Direction::Backward, limit).await?;
+                    more = true;
+                }
+            }
+            let end = if more { ids.last().map(|(at, _)| at - 1) } else { None };
             (from, ids, end)
         }
         _ => {
             let from = from.unwrap_or(0);
             let up_to = to.unwrap_or(visible).min(visible);
             let ids = server
-                .store()
-                .timeline(&request.room_id, from, up_to, Direction::Forward, limit)
+                .history(&request.room_id, Some(from), up_to, Direction::Forward, limit)
                 .await?;
-            let end = ids.last().map(|(stream, _)| *stream).or(Some(from));
+            let end = ids.last().map(|(at, _)| *at).or(Some(from));
             (from, ids, end)
         }
     };
     let mut response = get_message_events::v3::Response::new();
-    response.start = token(start);
-    response.end = end.map(token);
+    response.start = position_token(start);
+    response.end = end.map(position_token);
     let mut senders = BTreeSet::new();
-    for (_, event_id) in chunk_ids {
-        let Some((pdu, stored)) = server.pdu(&event_id).await? else { continue };
-        if !filter::matches(&request.filter, &pdu)
-            || !server.may_see_event(&authed.user_id, &stored).await?
-        {
-            continue;
-        }
-        senders.insert(pdu.sender().to_owned());
-        response.chunk.push(server.raw_client_event(&event_id, &stored, Some(&authed)).await?);
+    for (sender, event) in server.visible_events(&authed, &request.filter, chunk_ids).await? {
+        senders.insert(sender);
+        response.chunk.push(event);
     }
     if request.filter.lazy_load_options.is_disabled().not() {
         let state = server.current_state(&request.room_id).await?.1;
@@ -365,6 +381,26 @@ impl Server {
         Ok(own)
     }
 
+    /// The events among `ids` that pass `filter` and that the user may see, as the client gets
+    /// them, with their senders.
+    async fn visible_events<T>(
+        &self,
+        authed: &Authed,
+        filter: &RoomEventFilter,
+        ids: Vec<(i64, OwnedEventId)>,
+    ) -> Result<Vec<(OwnedUserId, Raw<T>)>> {
+        let mut events = Vec::with_capacity(ids.len());
+        for (_, event_id) in ids {
+            let Some((pdu, stored)) = self.pdu(&event_id).await? else { continue };
+            if filter::matches(filter, &pdu) && self.may_see_event(&authed.user_id, &stored).await?
+            {
+                let event = self.raw_client_event(&event_id, &stored, Some(authed)).await?;
+                events.push((pdu.sender().to_owned(), event));
+            }
+        }
+        Ok(events)
+    }
+
     /// An event of a room the user may read; `M_NOT_FOUND` otherwise (not telling apart
     /// "does not exist" from "not yours to see").
     async fn readable_event(
@@ -397,40 +433,31 @@ pub(crate) async fn get_context(
     let stored =
         server.readable_event(&authed.user_id, &request.room_id, &request.event_id).await?;
     let visible = server.visible_until(&authed.user_id, &request.room_id).await?;
+    let visible = i64::try_from(visible).unwrap_or(i64::MAX);
     let limit = usize::try_from(u64::from(request.limit)).unwrap_or(10).min(MAX_PAGE);
     let before_count = limit / 2;
     let after_count = limit - before_count;
-    let before = server
-        .store()
-        .timeline(
-            &request.room_id,
-            0,
-            stored.stream.saturating_sub(1),
-            Direction::Backward,
-            before_count,
-        )
-        .await?;
-    let after = server
-        .store()
-        .timeline(&request.room_id, stored.stream, visible, Direction::Forward, after_count)
-        .await?;
     let mut response = get_context::v3::Response::new();
-    response.start =
-        Some(token(before.last().map(|(stream, _)| stream - 1).unwrap_or(stored.stream - 1)));
-    response.end = Some(token(after.last().map(|(stream, _)| *stream).unwrap_or(stored.stream)));
-    response.event =
-        Some(server.raw_client_event(&request.event_id, &stored, Some(&authed)).await?);
-    for (list, ids) in [(&mut response.events_before, before), (&mut response.events_after, after)]
-    {
-        for (_, event_id) in ids {
-            let Some((pdu, event)) = server.pdu(&event_id).await? else { continue };
-            if filter::matches(&request.filter, &pdu)
-                && server.may_see_event(&authed.user_id, &event).await?
-            {
-                list.push(server.raw_client_event(&event_id, &event, Some(&authed)).await?);
-            }
+    // An outlier (known only as the auth or state of others) has no place in the history: it
+    // comes alone.
+    if let Some(at) = coordinate_of(&stored) {
+        let before = server
+            .history(&request.room_id, None, at - 1, Direction::Backward, before_count)
+            .await?;
+        let after = server
+            .history(&request.room_id, Some(at), visible, Direction::Forward, after_count)
+            .await?;
+        response.start = Some(position_token(before.last().map_or(at - 1, |(at, _)| at - 1)));
+        response.end = Some(position_token(after.last().map_or(at, |(at, _)| *at)));
+        for (list, ids) in
+            [(&mut response.events_before, before), (&mut response.events_after, after)]
+        {
+            let events = server.visible_events(&authed, &request.filter, ids).await?;
+            list.extend(events.into_iter().map(|(_, event)| event));
         }
     }
+    response.event =
+        Some(server.raw_client_event(&request.event_id, &stored, Some(&authed)).await?);
     let state = server.state_map(stored.state_after).await?;
     for ((kind, _), event_id) in state.iter() {
         if request.filter.lazy_load_options.is_disabled().not()

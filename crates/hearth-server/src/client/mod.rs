@@ -7,6 +7,7 @@ pub(crate) mod devices;
 pub(crate) mod directory;
 pub(crate) mod discovery;
 pub(crate) mod ephemeral;
+pub(crate) mod history;
 pub(crate) mod keys;
 pub(crate) mod media;
 pub(crate) mod membership;

@@ -1,6 +1,7 @@
 //! The server-server API, as other homeservers call it (over libp2p, through the host).
 
 mod auth;
+mod backfill;
 mod catch_up;
 mod client;
 mod delivery;

@@ -295,7 +295,7 @@ impl Server {
     }
 
     /// Fetches the auth chain of `pdu` from `origin` and stores what passes as outliers.
-    async fn fetch_auth_chain(
+    pub(crate) async fn fetch_auth_chain(
         &self,
         origin: &ServerName,
         pdu: &Pdu,

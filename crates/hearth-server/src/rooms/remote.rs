@@ -128,6 +128,7 @@ impl Server {
                 state_after,
                 redacted_by: None,
                 transaction: None,
+                backfill: None,
             };
             txn.put_event(pdu.event_id().as_str(), &stored, false)?;
             any = true;
@@ -272,6 +273,7 @@ impl Server {
             state_after: after_group,
             redacted_by: None,
             transaction: None,
+            backfill: None,
         };
         txn.put_event(event_id.as_str(), &stored, !soft_failed)?;
         if soft_failed {
@@ -441,6 +443,7 @@ impl Server {
             state_after: 0,
             redacted_by: None,
             transaction: None,
+            backfill: None,
         };
         txn.put_event(invite.event_id().as_str(), &stored, false)?;
         let record = MembershipRecord {
@@ -479,6 +482,7 @@ impl Server {
                     state_after: 0,
                     redacted_by: None,
                     transaction: None,
+                    backfill: None,
                 };
                 txn.put_event(leave.event_id().as_str(), &stored, false)?;
                 leave.event_id().to_owned()
@@ -525,6 +529,7 @@ impl Server {
                 state_after: 0,
                 redacted_by: None,
                 transaction: None,
+                backfill: None,
             };
             txn.put_event(event_id.as_str(), &stored, false)?;
         }
@@ -546,6 +551,7 @@ impl Server {
             state_after: after_group,
             redacted_by: None,
             transaction: None,
+            backfill: None,
         };
         txn.put_event(join.event_id().as_str(), &stored, true)?;
 
