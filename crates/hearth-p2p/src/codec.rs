@@ -95,13 +95,25 @@ fn invalid(reason: String) -> io::Error {
 }
 
 async fn read_limited<T: AsyncRead + Unpin>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
+    // Through a fixed chunk rather than `read_to_end`: futures' `read_to_end` zeroes the
+    // vector's whole spare capacity again after every read that had to wait, which made a
+    // 16 MiB response take 8 s and a 50 MiB one over a minute.
     let mut bytes = Vec::new();
-    io.take(limit as u64 + 1).read_to_end(&mut bytes).await?;
-    if bytes.len() > limit {
-        return Err(invalid(format!("message larger than {limit} bytes")));
+    let mut chunk = vec![0; READ_CHUNK];
+    loop {
+        let read = io.read(&mut chunk).await?;
+        if read == 0 {
+            return Ok(bytes);
+        }
+        if bytes.len() + read > limit {
+            return Err(invalid(format!("message larger than {limit} bytes")));
+        }
+        bytes.extend_from_slice(&chunk[..read]);
     }
-    Ok(bytes)
 }
+
+/// How much one read of a message takes at most.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Encodes a request; fails on one larger than [`MAX_REQUEST_BYTES`] or a field too long for
 /// its length prefix.
@@ -312,5 +324,11 @@ mod tests {
         let read = |limit| futures::executor::block_on(read_limited(&mut &bytes[..], limit));
         assert_eq!(read(100).unwrap().len(), 100);
         assert_eq!(read(99).unwrap_err().kind(), io::ErrorKind::InvalidData);
+
+        // Over several chunks, every byte in order.
+        let long: Vec<u8> = (0..3 * READ_CHUNK + 5).map(|i| (i % 251) as u8).collect();
+        let read = |limit| futures::executor::block_on(read_limited(&mut &long[..], limit));
+        assert_eq!(read(long.len()).unwrap(), long);
+        assert_eq!(read(long.len() - 1).unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 }

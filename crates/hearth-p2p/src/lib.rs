@@ -38,7 +38,10 @@ pub struct Config {
     pub relays: Vec<Multiaddr>,
     /// Rendezvous namespace; [`NAMESPACE`] unless servers should form a separate group.
     pub namespace: String,
-    /// How long [`Node::request`] waits for a response, dialing included. Default 30 s.
+    /// How long [`Node::request`] waits for a response, dialing included, and how long the host
+    /// has to answer an inbound one. Default 2 minutes: the largest response, a 50 MiB file
+    /// ([`codec::MAX_MEDIA_BYTES`]), crosses a relay at 0.5 MB/s in that time. (A server that
+    /// is not registered at a relay fails at once, whatever the timeout.)
     pub request_timeout: Duration,
     /// TTL of the rendezvous registration, renewed at half of it. Default 2 minutes; the relay
     /// refuses less than its minimum (1 minute by default). A node that vanishes stays
@@ -55,7 +58,7 @@ impl Config {
             seed,
             relays,
             namespace: NAMESPACE.to_owned(),
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(120),
             registration_ttl: Duration::from_secs(120),
             discovery_interval: Duration::from_secs(30),
         }

@@ -11,7 +11,7 @@ use std::{collections::BTreeSet, ops::Not as _, time::Duration};
 
 use futures_util::future::{Either, select};
 use hearth_core::ruma::{
-    OwnedRoomId, OwnedUserId, RoomId, UInt,
+    EventId, OwnedRoomId, OwnedUserId, RoomId, UInt,
     api::client::{
         filter::{FilterDefinition, RoomEventFilter},
         sync::sync_events::{
@@ -22,7 +22,7 @@ use hearth_core::ruma::{
             },
         },
     },
-    events::StateEventType,
+    events::{StateEventType, TimelineEventType},
     serde::Raw,
 };
 use hearth_store::{Direction, MembershipRecord};
@@ -273,6 +273,28 @@ impl Server {
         Ok(room)
     }
 
+    /// Whether the room has history before `first` (the first event of a sync's timeline) that
+    /// this server does not hold in its timeline: a room joined through another server starts
+    /// here at the join, and its earlier history is fetched when a client pages back
+    /// (`federation/backfill.rs`). Such a timeline is `limited`, so that the client knows to
+    /// page back from `prev_batch` (matrix-js-sdk does so only then, for a room it knew as an
+    /// invite). Only a membership event can start a room's timeline here other than its
+    /// creation, so other events cost no store read.
+    async fn history_precedes(
+        &self,
+        room_id: &RoomId,
+        first_stream: u64,
+        first: &EventId,
+    ) -> Result<bool> {
+        let Some(pdu) = self.parsed_pdu(first).await? else { return Ok(false) };
+        if pdu.kind() != &TimelineEventType::RoomMember || pdu.prev_events().is_empty() {
+            return Ok(false);
+        }
+        let earlier =
+            self.store().timeline(room_id, 0, first_stream - 1, Direction::Backward, 1).await?;
+        Ok(earlier.is_empty())
+    }
+
     /// The newest events after `since` up to `up_to`; also the state group before the first
     /// one returned.
     async fn sync_timeline(
@@ -293,9 +315,12 @@ impl Server {
             .store()
             .timeline(room_id, since.unwrap_or(0), up_to, Direction::Backward, limit + 1)
             .await?;
-        let limited = entries.len() > limit;
+        let mut limited = entries.len() > limit;
         entries.truncate(limit);
         entries.reverse();
+        if !limited && let Some((first_stream, first_id)) = entries.first() {
+            limited = self.history_precedes(room_id, *first_stream, first_id).await?;
+        }
         let mut timeline = Timeline::new();
         timeline.limited = limited;
         let mut first_state = None;
