@@ -363,9 +363,12 @@ function RoomSettings({ room, onClose }: { room: Room; onClose: () => void }) {
   const topic = state.getStateEvents(EventType.RoomTopic, '')?.getContent<{ topic?: string }>().topic ?? '';
   const canEdit = state.maySendStateEvent(EventType.RoomName, me);
   const members = room.getMembers().filter((member) => member.membership === 'join' || member.membership === 'invite');
-  const levels = state.getStateEvents(EventType.RoomPowerLevels, '')?.getContent<{ users?: Record<string, number>; users_default?: number }>() ?? {};
-  const myLevel = levels.users?.[me] ?? levels.users_default ?? 0;
+  // matrix-js-sdk's member power levels count room version 12's creators, who are not listed
+  // in the power levels but outrank everyone (Infinity).
+  const levelOf = (userId: string) => room.getMember(userId)?.powerLevel ?? 0;
+  const myLevel = levelOf(me);
   const canInvite = state.hasSufficientPowerLevelFor('invite', myLevel);
+  const canSetLevels = state.maySendStateEvent(EventType.RoomPowerLevels, me);
 
   const saveDetails = (event: SubmitEvent) => {
     event.preventDefault();
@@ -410,14 +413,16 @@ function RoomSettings({ room, onClose }: { room: Room; onClose: () => void }) {
       <h3>Members</h3>
       <ul class="members">
         {members.map((member) => {
-          const level = levels.users?.[member.userId] ?? levels.users_default ?? 0;
+          const level = levelOf(member.userId);
           return (
             <li key={member.userId}>
               <span class="name" title={member.userId}>
                 {displayName(client, member.userId, room)} <span class="hint">{localpart(member.userId) !== member.name ? `@${localpart(member.userId)}` : ''}</span>
               </span>
-              <span class="hint">{member.membership === 'invite' ? 'invited' : level >= 100 ? 'admin' : level >= 50 ? 'moderator' : ''}</span>
-              {member.userId !== me && myLevel >= 100 && member.membership === 'join' && (
+              <span class="hint">
+                {member.membership === 'invite' ? 'invited' : level === Infinity ? 'creator' : level >= 100 ? 'admin' : level >= 50 ? 'moderator' : ''}
+              </span>
+              {member.userId !== me && canSetLevels && level < myLevel && member.membership === 'join' && (
                 <select aria-label={`Power level of ${member.name}`} value={String(level >= 100 ? 100 : level >= 50 ? 50 : 0)} onChange={(event) => setLevel(member.userId, Number((event.currentTarget).value))}>
                   <option value="0">Member</option>
                   <option value="50">Moderator</option>
