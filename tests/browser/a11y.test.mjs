@@ -1,13 +1,14 @@
 // Accessibility of the chat app: axe-core (WCAG 2.0/2.1 A and AA rules) on every main screen and
 // dialog, in the light and the dark colour scheme, at a desktop and a phone size; and the
-// keyboard: the first-run form, the composer and a dialog, without a mouse. Two Chromium
-// profiles and the relay, for an encrypted DM with messages both ways, a reply and a reaction.
+// keyboard: the first-run form, the composer, a dialog and "Use Hearth here" in a second tab,
+// without a mouse. Two Chromium profiles and the relay, for an encrypted DM with messages both
+// ways, a reply and a reaction.
 // Any violation of impact serious or critical fails, listed with its rule, element and summary.
 
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
-import { openBrowser, ready, serveApp } from "../lib/browser.mjs";
+import { clientReady, openBrowser, ready, serveApp } from "../lib/browser.mjs";
 import { startRelay } from "../lib/relay.mjs";
 import { waitUntil } from "../lib/wait.mjs";
 import { act, message, send, visible } from "../lib/ui.mjs";
@@ -216,6 +217,19 @@ test("the app passes axe (WCAG 2.1 A/AA) in light and dark, desktop and phone, a
   await waitUntil("focus to return to the Settings button", () => a.evaluate(() => document.activeElement?.getAttribute("aria-label") === "Settings"), {
     timeoutMs: UI_MS,
   });
+
+  // A second tab of Alice's says Hearth is open in another tab; Tab and Enter on "Use Hearth
+  // here" move the signed-in client to it.
+  const second = await alice.browser.context.newPage();
+  await second.setViewportSize(DESKTOP);
+  await second.goto(app.url);
+  await ready(second);
+  await visible(second.getByRole("button", { name: "Use Hearth here" }), "the second tab's screen", UI_MS);
+  await audit(second, "open in another tab", { phone: true });
+  await tabTo(second, "Use Hearth here", () => document.activeElement?.textContent === "Use Hearth here");
+  await second.keyboard.press("Enter");
+  await clientReady(second);
+  await waitUntil("the first tab to say Hearth moved", () => a.evaluate(() => window.hearth.elsewhere()), { timeoutMs: UI_MS });
 
   assert.ok(bobId.startsWith("@"));
   assert.deepEqual(found, [], `axe found ${found.length} serious or critical violations over ${audited.length} audits:\n${found.join("\n")}`);

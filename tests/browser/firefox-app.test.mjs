@@ -2,8 +2,8 @@
 // side of a real relay. Firefox (Debian's firefox-esr over WebDriver BiDi, lib/firefox.mjs) gets
 // real input only: pointer moves and clicks on what is under the pointer, keys typed one by one
 // (`input.performActions`); nothing calls the app's functions or fires synthetic DOM events. So
-// this fails if the first-run form, the people list, the DM, the composer, the hover toolbar or
-// the reaction picker does not work in Firefox. Chromium is driven by Playwright as in
+// this fails if the first-run form, the people list, the DM, the composer, the hover toolbar,
+// the reaction picker or emoji verification does not work in Firefox. Chromium is driven by Playwright as in
 // app.test.mjs. Screenshots of both pages go to target/screenshots/ if it fails.
 
 import assert from "node:assert/strict";
@@ -110,6 +110,26 @@ test("Firefox: onboard, find a Chromium person, an encrypted DM, messages, a rea
   await click(fox, 'button[aria-label="React with 🎉"]', bobsMessage);
   await waitFor(fox, ".reaction.mine", { ...bobsMessage, hasText: "🎉" });
   await visible(message(page, "Hi Alice, from Chromium").locator(".reaction", { hasText: "🎉" }), "Alice's reaction at Bob's");
+
+  // Alice (Firefox) verifies Bob with emoji: the same seven on both sides, both confirm, each
+  // then shows the other verified.
+  await click(fox, "button", { hasText: /^Verify Bob$/ });
+  await page.getByRole("dialog", { name: "Verify Alice" }).getByRole("button", { name: "Accept" }).click();
+  await waitFor(fox, '[aria-label="Emoji to compare"] li', { timeoutMs: DELIVERY_MS });
+  const foxEmoji = await fox.evaluate(() => [...document.querySelectorAll('[aria-label="Emoji to compare"] li')].map((li) => li.dataset.emoji));
+  const emojiList = page.getByRole("list", { name: "Emoji to compare" });
+  await visible(emojiList, "the emoji to compare at Bob's");
+  const bobEmoji = await emojiList.locator("li").evaluateAll((items) => items.map((item) => item.dataset.emoji));
+  assert.equal(foxEmoji.length, 7, `seven emoji: ${foxEmoji}`);
+  assert.deepEqual(bobEmoji, foxEmoji, "Firefox and Chromium show the same emoji");
+  await click(fox, "button", { hasText: /^They match$/ });
+  await page.getByRole("button", { name: "They match" }).click();
+  await waitFor(fox, '[data-verification="done"]', { timeoutMs: DELIVERY_MS });
+  await visible(page.locator('[data-verification="done"]'), "Bob's verification to finish");
+  await click(fox, "button", { hasText: /^Done$/ });
+  await page.getByRole("button", { name: "Done" }).click();
+  await waitFor(fox, '.verified-badge[data-verified="true"]', { timeoutMs: DELIVERY_MS });
+  await visible(page.locator('.verified-badge[data-verified="true"]'), "Alice shown verified at Bob's");
 
   // A reload keeps the history, decrypted again from this device's keys, and the reaction.
   await fox.reload();

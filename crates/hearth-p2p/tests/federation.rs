@@ -63,11 +63,12 @@ async fn large_messages_pass_and_oversized_ones_are_refused() {
     let relay = Relay::start(&dir.path().join("relay.key"));
     let (a, _a_inbound) = node(13, std::slice::from_ref(&relay.addr)).await;
     let (b, mut b_inbound) = node(14, std::slice::from_ref(&relay.addr)).await;
-    // B answers with the request's body, or with 17 MiB when asked for /huge.
+    // B answers with the request's body, or with one byte more than a response may hold when
+    // asked for /huge.
     tokio::spawn(async move {
         while let Some(inbound) = b_inbound.next().await {
             let body = if inbound.request.uri().path() == "/huge" {
-                vec![1; 17 * 1024 * 1024]
+                vec![1; hearth_p2p::codec::MAX_RESPONSE_BYTES + 1]
             } else {
                 inbound.request.into_body()
             };
