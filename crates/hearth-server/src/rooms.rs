@@ -513,6 +513,20 @@ impl Server {
         Ok(joined)
     }
 
+    /// The other servers with a member joined to a room (this one left out).
+    pub(crate) async fn other_servers_in_room(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<BTreeSet<OwnedServerName>> {
+        Ok(self
+            .joined_members(room_id)
+            .await?
+            .iter()
+            .map(|member| member.server_name().to_owned())
+            .filter(|server| server != self.server_name())
+            .collect())
+    }
+
     /// Keeps the writer's joined members current with a membership change of `target`.
     async fn track_membership(
         &self,

@@ -135,28 +135,26 @@ impl Store {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<(u64, OwnedEventId)>, StoreError> {
-        if after >= up_to {
-            return Ok(Vec::new());
-        }
-        let range = KeyRange {
-            start: std::ops::Bound::Excluded(timeline_key(room_id.as_str(), after)),
-            end: std::ops::Bound::Included(timeline_key(room_id.as_str(), up_to)),
-        };
-        let rows: Vec<(Vec<u8>, OwnedEventId)> =
-            self.scan(Table::RoomTimeline, range, direction, limit).await?;
-        rows.into_iter()
-            .map(|(key, event_id)| {
-                let mut reader = KeyReader::new(&key);
-                reader.str()?;
-                Ok((reader.u64()?, event_id))
-            })
-            .collect()
+        self.room_positions(Table::RoomTimeline, room_id, after, up_to, direction, limit).await
     }
 
     /// Up to `limit` entries of a room's backfilled history with `after < sequence <= up_to`,
     /// walking in `direction` (forward: from the newest backfilled event back in time).
     pub async fn backfill(
         &self,
+        room_id: &RoomId,
+        after: u64,
+        up_to: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(u64, OwnedEventId)>, StoreError> {
+        self.room_positions(Table::RoomBackfill, room_id, after, up_to, direction, limit).await
+    }
+
+    /// The rows of a table keyed by room and position with `after < position <= up_to`.
+    async fn room_positions(
+        &self,
+        table: Table,
         room_id: &RoomId,
         after: u64,
         up_to: u64,
@@ -170,8 +168,7 @@ impl Store {
             start: std::ops::Bound::Excluded(timeline_key(room_id.as_str(), after)),
             end: std::ops::Bound::Included(timeline_key(room_id.as_str(), up_to)),
         };
-        let rows: Vec<(Vec<u8>, OwnedEventId)> =
-            self.scan(Table::RoomBackfill, range, direction, limit).await?;
+        let rows: Vec<(Vec<u8>, OwnedEventId)> = self.scan(table, range, direction, limit).await?;
         rows.into_iter()
             .map(|(key, event_id)| {
                 let mut reader = KeyReader::new(&key);

@@ -111,13 +111,7 @@ impl Server {
 
     /// The other servers with members joined to the room, those reachable now first.
     async fn backfill_servers(&self, room_id: &RoomId) -> Result<Vec<OwnedServerName>> {
-        let servers: BTreeSet<OwnedServerName> = self
-            .joined_members(room_id)
-            .await?
-            .iter()
-            .map(|member| member.server_name().to_owned())
-            .filter(|server| server != self.server_name())
-            .collect();
+        let servers = self.other_servers_in_room(room_id).await?;
         if servers.is_empty() {
             return Ok(Vec::new());
         }

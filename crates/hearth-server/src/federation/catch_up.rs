@@ -120,14 +120,7 @@ impl Server {
         }
         let mut by_server: BTreeMap<OwnedServerName, Vec<OwnedRoomId>> = BTreeMap::new();
         for room_id in rooms {
-            let servers: BTreeSet<OwnedServerName> = self
-                .joined_members(&room_id)
-                .await?
-                .iter()
-                .map(|member| member.server_name().to_owned())
-                .filter(|server| server != self.server_name())
-                .collect();
-            for server in servers {
+            for server in self.other_servers_in_room(&room_id).await? {
                 by_server.entry(server).or_default().push(room_id.clone());
             }
         }

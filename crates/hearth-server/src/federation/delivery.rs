@@ -71,13 +71,7 @@ impl Server {
             Some(record) if record.membership == "join" => {}
             _ => return Err(ServerError::Forbidden(format!("you are not in room {room_id}"))),
         }
-        let servers: BTreeSet<OwnedServerName> = self
-            .joined_members(room_id)
-            .await?
-            .iter()
-            .map(|member| member.server_name().to_owned())
-            .filter(|server| server != self.server_name())
-            .collect();
+        let servers = self.other_servers_in_room(room_id).await?;
         let with_queue: BTreeSet<String> =
             self.store().outbound_destinations().await?.into_iter().collect();
         let online: BTreeSet<OwnedServerName> = if servers.is_empty() {

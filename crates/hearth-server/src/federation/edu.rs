@@ -226,21 +226,10 @@ impl Server {
         let mut servers = BTreeSet::new();
         for (room_id, membership) in self.store().memberships(user_id).await? {
             if membership.membership == "join" {
-                servers.extend(self.other_servers(self.joined_members(&room_id).await?.iter()));
+                servers.extend(self.other_servers_in_room(&room_id).await?);
             }
         }
         Ok(servers)
-    }
-
-    /// The servers of `users`, this one left out.
-    fn other_servers<'a>(
-        &self,
-        users: impl Iterator<Item = &'a OwnedUserId>,
-    ) -> BTreeSet<OwnedServerName> {
-        users
-            .map(|user| user.server_name().to_owned())
-            .filter(|server| server != self.server_name())
-            .collect()
     }
 
     async fn is_joined(&self, user_id: &UserId, room_id: &OwnedRoomId) -> Result<bool> {
@@ -260,7 +249,7 @@ impl Server {
         edu_type: &str,
         content: &Value,
     ) -> Result<()> {
-        let servers = self.other_servers(self.joined_members(room_id).await?.iter());
+        let servers = self.other_servers_in_room(room_id).await?;
         let mut txn = self.store().transaction();
         queue_edu(&mut txn, &servers, edu_type, content)?;
         self.commit(txn).await
