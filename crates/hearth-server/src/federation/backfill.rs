@@ -149,6 +149,7 @@ impl Server {
         let version = self.room_version(room_id).await?;
         let mut pdus = parse_all(version, room_id, &response.pdus);
         pdus.truncate(MAX_BATCH);
+        let pdus = ancestors_of(frontier, pdus);
         self.fetch_missing_auth(origin, &pdus).await?;
 
         // The new events that pass the checks, and those stored already as outliers.
@@ -241,5 +242,64 @@ impl Server {
         }
         self.store().commit(txn).await?;
         Ok(placed)
+    }
+}
+
+/// The events of `pdus` that are `frontier` events or their ancestors through prev events within
+/// the answer: a server that sends anything else (a newer event, say, which placed here as
+/// history would later be taken for known and never reach the timeline) has it left out.
+fn ancestors_of(frontier: &[OwnedEventId], mut pdus: Vec<Pdu>) -> Vec<Pdu> {
+    // Deepest first, so that an event is seen before its prev events.
+    pdus.sort_by_key(|pdu| std::cmp::Reverse(pdu.depth()));
+    let mut wanted: BTreeSet<OwnedEventId> = frontier.iter().cloned().collect();
+    let mut kept = Vec::with_capacity(pdus.len());
+    for pdu in pdus {
+        if wanted.remove(pdu.event_id()) {
+            wanted.extend(pdu.prev_events().iter().cloned());
+            kept.push(pdu);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use hearth_core::{RoomVersion, testing::TestRoom};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_the_frontier_and_its_ancestors_are_kept() {
+        let mut room = TestRoom::create(RoomVersion::V12, "alice", 1).unwrap();
+        let create = room.create_id.clone();
+        let join = room.join("alice", &create, 2).unwrap();
+        let text = |n: u64| json!({ "msgtype": "m.text", "body": format!("{n}") });
+        let first = room
+            .add("alice", "m.room.message", None, text(1), std::slice::from_ref(&join), 3)
+            .unwrap();
+        let second = room
+            .add("alice", "m.room.message", None, text(2), std::slice::from_ref(&first), 4)
+            .unwrap();
+        let newer = room
+            .add("alice", "m.room.message", None, text(3), std::slice::from_ref(&second), 5)
+            .unwrap();
+        let all: Vec<Pdu> = room.events.values().cloned().collect();
+
+        // From `second` back: `newer` (after it) is no history of it and is left out.
+        let kept: BTreeSet<OwnedEventId> = ancestors_of(std::slice::from_ref(&second), all.clone())
+            .iter()
+            .map(|pdu| pdu.event_id().to_owned())
+            .collect();
+        assert_eq!(kept, BTreeSet::from([create.clone(), join.clone(), first.clone(), second]));
+
+        // An answer that skips a link keeps only what hangs from the frontier.
+        let gap: Vec<Pdu> = all.into_iter().filter(|pdu| *pdu.event_id() != first).collect();
+        let kept: Vec<OwnedEventId> = ancestors_of(std::slice::from_ref(&newer), gap)
+            .iter()
+            .map(|pdu| pdu.event_id().to_owned())
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept.contains(&newer) && !kept.contains(&join) && !kept.contains(&create));
     }
 }
