@@ -26,7 +26,7 @@ const SCREENSHOTS = path.join(REPO_ROOT, "target", "screenshots");
 const visible = (locator, what, timeoutMs = DELIVERY_MS) => visibleWithin(locator, `${what} (Chromium)`, timeoutMs);
 
 
-test("Firefox: onboard, find a Chromium person, an encrypted DM, messages, a reaction, a reload", { timeout: 120_000 }, async (t) => {
+test("Firefox: onboard, find a Chromium person, an encrypted DM, messages, a reaction, emoji verification, a reload", { timeout: 120_000 }, async (t) => {
   const relay = await startRelay({ websocket: true });
   t.after(() => relay.dispose());
   const app = await serveApp({ relays: [relay.websocket] });
