@@ -13,7 +13,7 @@
 //! Only rooms whose history is `shared` or `world_readable` are backfilled: with `invited` or
 //! `joined`, the history before this server's users joined is not theirs to read.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use hearth_core::{
     Pdu,
@@ -22,11 +22,11 @@ use hearth_core::{
         api::federation::backfill::get_backfill, events::StateEventType,
     },
 };
-use hearth_store::{Direction, StoredEvent};
+use hearth_store::Direction;
 use serde_json::Value;
 
 use super::receive::{Budget, parse_all};
-use crate::{Server, ServerError, error::Result};
+use crate::{Server, ServerError, error::Result, rooms::remote::outlier};
 
 /// The most events asked for at once (what a server answers at most).
 const MAX_BATCH: usize = 100;
@@ -152,19 +152,11 @@ impl Server {
         let pdus = ancestors_of(frontier, pdus);
         self.fetch_missing_auth(origin, &pdus).await?;
 
-        // The new events that pass the checks, and those stored already as outliers.
+        // The new events that pass the checks; those stored already (outliers) are placed as
+        // they are, the others (refused, forged) left out, when placing.
         let (accepted, _refused) = self.check_batch(pdus.clone()).await?;
-        let mut placeable: BTreeMap<OwnedEventId, Pdu> = accepted;
-        for pdu in pdus {
-            if placeable.contains_key(pdu.event_id()) {
-                continue;
-            }
-            let stored = self.store().event(pdu.event_id().as_str()).await?;
-            if stored.is_some() && !self.is_placed(pdu.event_id()).await? {
-                placeable.insert(pdu.event_id().to_owned(), pdu);
-            }
-        }
-        let mut newest_first: Vec<Pdu> = placeable.into_values().collect();
+        let accepted: BTreeSet<OwnedEventId> = accepted.into_keys().collect();
+        let mut newest_first = pdus;
         newest_first.sort_by(|a, b| {
             (b.depth(), b.origin_server_ts(), b.event_id()).cmp(&(
                 a.depth(),
@@ -172,7 +164,7 @@ impl Server {
                 a.event_id(),
             ))
         });
-        self.place_backfilled(room_id, newest_first).await
+        self.place_backfilled(room_id, newest_first, &accepted).await
     }
 
     /// Fetches the auth chains of events whose auth events are neither in the batch nor stored
@@ -206,9 +198,15 @@ impl Server {
         Ok(())
     }
 
-    /// Places `events` (newest first) after the oldest backfilled event, in one transaction;
-    /// an event placed meanwhile (another page's fetch) is left where it is.
-    async fn place_backfilled(&self, room_id: &RoomId, events: Vec<Pdu>) -> Result<usize> {
+    /// Places `events` (newest first) after the oldest backfilled event, in one transaction:
+    /// those stored as outliers, and the new ones among `accepted`. An event placed meanwhile
+    /// (another page's fetch) is left where it is.
+    async fn place_backfilled(
+        &self,
+        room_id: &RoomId,
+        events: Vec<Pdu>,
+        accepted: &BTreeSet<OwnedEventId>,
+    ) -> Result<usize> {
         let _guard = self.write_lock().await;
         let mut sequence = self
             .store()
@@ -224,17 +222,8 @@ impl Server {
                 Some(stored) if self.store().is_placed(event_id, &stored).await? => continue,
                 // An outlier keeps what is known of it (its state, a redaction).
                 Some(stored) => stored,
-                None => StoredEvent {
-                    room_id: room_id.to_owned(),
-                    stream: 0,
-                    pdu: serde_json::value::RawValue::from_string(pdu.to_canonical_string()?)
-                        .map_err(|error| ServerError::Internal(error.to_string()))?,
-                    state_before: 0,
-                    state_after: 0,
-                    redacted_by: None,
-                    transaction: None,
-                    backfill: None,
-                },
+                None if accepted.contains(pdu.event_id()) => outlier(&pdu)?,
+                None => continue,
             };
             sequence += 1;
             txn.put_backfilled_event(event_id, sequence, stored)?;

@@ -120,16 +120,7 @@ impl Server {
                 }
                 None => (0, 0),
             };
-            let stored = StoredEvent {
-                room_id: pdu.room_id().to_owned(),
-                stream: 0,
-                pdu: raw(pdu)?,
-                state_before,
-                state_after,
-                redacted_by: None,
-                transaction: None,
-                backfill: None,
-            };
+            let stored = StoredEvent { state_before, state_after, ..outlier(pdu)? };
             txn.put_event(pdu.event_id().as_str(), &stored, false)?;
             any = true;
         }
@@ -521,17 +512,7 @@ impl Server {
             if self.store().event(event_id.as_str()).await?.is_some() {
                 continue;
             }
-            let stored = StoredEvent {
-                room_id: room_id.clone(),
-                stream: 0,
-                pdu: raw(pdu)?,
-                state_before: 0,
-                state_after: 0,
-                redacted_by: None,
-                transaction: None,
-                backfill: None,
-            };
-            txn.put_event(event_id.as_str(), &stored, false)?;
+            txn.put_event(event_id.as_str(), &outlier(pdu)?, false)?;
         }
         let (before_group, chain) = txn.add_state_group(None, state, state)?;
         let join_key = join
@@ -612,6 +593,21 @@ fn ruma_auth_types(pdu: &Pdu) -> Vec<(StateEventType, String)> {
         &pdu.room_version().rules().authorization,
     )
     .unwrap_or_default()
+}
+
+/// A PDU stored with no place in the timeline and no state of its own: an outlier, until it is
+/// placed (backfilled history) or given a state.
+pub(crate) fn outlier(pdu: &Pdu) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        room_id: pdu.room_id().to_owned(),
+        stream: 0,
+        pdu: raw(pdu)?,
+        state_before: 0,
+        state_after: 0,
+        redacted_by: None,
+        transaction: None,
+        backfill: None,
+    })
 }
 
 /// The stored form of a PDU.
